@@ -1,0 +1,362 @@
+//! DialogueActor: turn-taking, barge-in and replies. Events arrive from VAD, STT, the room (playout)
+//! and the reply task; the LLM loop runs in its own task (`reply`), so a barge-in is handled at once.
+
+pub mod context;
+pub mod reply;
+pub mod sentence;
+pub mod turn;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::time::Instant;
+
+use self::reply::{CancelFlag, Reply};
+use self::turn::{Commit, TurnDetector};
+use super::pump::TaskGuard;
+use super::shared::{lock, CallShared};
+use super::supervisor::SupervisorMsg;
+use super::timeline::TurnTimeline;
+use super::tts::TtsMsg;
+use super::EndReason;
+use crate::provider::{SttEvent, ToolSpec};
+use crate::store::RecordKind;
+use crate::vad::VadEvent;
+
+#[derive(Debug)]
+pub enum DialogueMsg {
+    Vad(VadEvent),
+    Stt(SttEvent),
+    /// Timer: see whether the turn can be committed.
+    EndOfTurnCheck,
+    /// Timer: the caller has been talking over the agent for the barge-in duration.
+    BargeInCheck {
+        speech: u64,
+    },
+    ReplyDone {
+        reply_id: u64,
+    },
+    PlayoutStarted {
+        reply_id: u64,
+    },
+    PlayoutFinished {
+        reply_id: u64,
+    },
+    /// Say `text`, then end the call with `reason` (apology, goodbye).
+    Farewell {
+        text: String,
+        reason: EndReason,
+    },
+}
+
+pub struct DialogueActor {
+    pub shared: Arc<CallShared>,
+}
+
+/// The reply being generated or spoken.
+struct Active {
+    reply_id: u64,
+    cancel: Arc<CancelFlag>,
+    /// The user transcript it answers (empty for the greeting and farewells).
+    transcript: String,
+    _task: Option<TaskGuard>,
+}
+
+pub struct DialogueState {
+    turn: TurnDetector,
+    speech: u64,
+    turn_index: u32,
+    active: Option<Active>,
+    farewell: Option<(u64, EndReason)>,
+    tools: Arc<Vec<ToolSpec>>,
+    /// Arrival of the latest final transcript (for `transcription_delay`).
+    last_final_at: Option<Instant>,
+}
+
+impl Actor for DialogueActor {
+    type Msg = DialogueMsg;
+    type State = DialogueState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<DialogueMsg>,
+        _: (),
+    ) -> Result<DialogueState, ActorProcessingErr> {
+        let t = &self.shared.cfg.turn;
+        Ok(DialogueState {
+            turn: TurnDetector::new(t.endpointing_delay(), t.final_transcript_timeout()),
+            speech: 0,
+            turn_index: self.shared.counters.turns.load(Ordering::Relaxed),
+            active: None,
+            farewell: None,
+            tools: Arc::new(crate::tools::tool_specs()),
+            last_final_at: None,
+        })
+    }
+
+    async fn post_start(
+        &self,
+        _myself: ActorRef<DialogueMsg>,
+        state: &mut DialogueState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Greet once per call, not again after a restart.
+        let greet = lock(&self.shared.ledger).reply_id == 0;
+        let greeting = self.shared.cfg.dialogue.greeting.clone();
+        if greet && !greeting.trim().is_empty() {
+            self.say(state, &greeting);
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<DialogueMsg>,
+        msg: DialogueMsg,
+        state: &mut DialogueState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            DialogueMsg::Vad(ev) => self.on_vad(&myself, state, ev),
+            DialogueMsg::Stt(ev) => self.on_stt(&myself, state, ev),
+            DialogueMsg::EndOfTurnCheck => self.check_end_of_turn(&myself, state),
+            DialogueMsg::BargeInCheck { speech } => {
+                if speech == state.speech && state.turn.is_speaking() && state.active.is_some() {
+                    self.barge_in(state);
+                }
+            }
+            DialogueMsg::ReplyDone { reply_id } => {
+                if let Some(a) = state.active.as_mut().filter(|a| a.reply_id == reply_id) {
+                    a._task = None;
+                }
+            }
+            DialogueMsg::PlayoutStarted { reply_id } => self.on_playout_started(reply_id),
+            DialogueMsg::PlayoutFinished { reply_id } => self.on_playout_finished(state, reply_id),
+            DialogueMsg::Farewell { text, reason } => {
+                self.interrupt(state);
+                let id = self.say(state, &text);
+                state.farewell = Some((id, reason));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DialogueActor {
+    fn on_vad(&self, myself: &ActorRef<DialogueMsg>, state: &mut DialogueState, ev: VadEvent) {
+        match ev {
+            VadEvent::SpeechStarted { .. } => {
+                state.turn.speech_started();
+                state.speech += 1;
+                if state.active.is_some() && state.farewell.is_none() {
+                    let speech = state.speech;
+                    myself.send_after(self.shared.cfg.turn.barge_in_min_speech(), move || {
+                        DialogueMsg::BargeInCheck { speech }
+                    });
+                }
+            }
+            VadEvent::SpeechEnded { .. } => {
+                state.turn.speech_ended(Instant::now());
+                self.schedule_end_of_turn(myself, state);
+            }
+        }
+    }
+
+    fn on_stt(&self, myself: &ActorRef<DialogueMsg>, state: &mut DialogueState, ev: SttEvent) {
+        if let SttEvent::Final { text, .. } = ev {
+            state.turn.final_transcript(&text);
+            state.last_final_at = Some(Instant::now());
+            self.check_end_of_turn(myself, state);
+        }
+    }
+
+    fn schedule_end_of_turn(&self, myself: &ActorRef<DialogueMsg>, state: &DialogueState) {
+        if let Some(deadline) = state.turn.deadline() {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            myself.send_after(wait, || DialogueMsg::EndOfTurnCheck);
+        }
+    }
+
+    fn check_end_of_turn(&self, myself: &ActorRef<DialogueMsg>, state: &mut DialogueState) {
+        let now = Instant::now();
+        match state.turn.poll(now) {
+            Some(commit) => self.commit_turn(state, commit, now),
+            None => self.schedule_end_of_turn(myself, state),
+        }
+    }
+
+    fn commit_turn(&self, state: &mut DialogueState, commit: Commit, now: Instant) {
+        if state.farewell.is_some() {
+            return;
+        }
+        // A new caller turn supersedes whatever the agent was still saying.
+        self.interrupt(state);
+        state.turn_index += 1;
+        let reply_id = self.begin_reply();
+        let hangover = self.shared.cfg.vad.hangover();
+        let speech_end = commit
+            .speech_ended_at
+            .checked_sub(hangover)
+            .unwrap_or(commit.speech_ended_at);
+        {
+            let mut tl = lock(&self.shared.timeline);
+            let final_at = state.last_final_at.filter(|f| *f >= speech_end);
+            *tl = TurnTimeline::new_turn(state.turn_index, speech_end);
+            tl.reply_id = reply_id;
+            tl.final_at = final_at.or(Some(now));
+            let configured = commit.speech_ended_at + self.shared.cfg.turn.endpointing_delay();
+            tl.eot_ready_at = Some(configured.max(tl.final_at.unwrap_or(now)).min(now));
+            tl.eot_at = Some(now);
+        }
+        tracing::info!(call_id = %self.shared.call_id(), turn = state.turn_index, transcript = %commit.transcript, "turn committed");
+        {
+            let mut chat = lock(&self.shared.chat);
+            chat.push_user(&commit.transcript);
+            chat.begin_reply(reply_id);
+        }
+        let cancel = Arc::new(CancelFlag::default());
+        let task = Reply {
+            shared: Arc::clone(&self.shared),
+            reply_id,
+            cancel: Arc::clone(&cancel),
+            tools: Arc::clone(&state.tools),
+            timed: true,
+        };
+        state.active = Some(Active {
+            reply_id,
+            cancel,
+            transcript: commit.transcript,
+            _task: Some(TaskGuard::spawn(task.run())),
+        });
+    }
+
+    /// Start a new reply in the ledger; reply ids grow across dialogue restarts.
+    fn begin_reply(&self) -> u64 {
+        let mut ledger = lock(&self.shared.ledger);
+        let id = ledger.reply_id + 1;
+        ledger.begin(id);
+        id
+    }
+
+    /// Speak fixed text (greeting, farewell) without the LLM.
+    fn say(&self, state: &mut DialogueState, text: &str) -> u64 {
+        let reply_id = self.begin_reply();
+        {
+            let mut chat = lock(&self.shared.chat);
+            chat.begin_reply(reply_id);
+            chat.append_assistant_text(reply_id, text);
+        }
+        {
+            let mut ledger = lock(&self.shared.ledger);
+            ledger.push_text(reply_id, text);
+            ledger.text_ended = true;
+        }
+        self.shared.to_tts(TtsMsg::TextAvailable { reply_id });
+        state.active = Some(Active {
+            reply_id,
+            cancel: Arc::new(CancelFlag::default()),
+            transcript: String::new(),
+            _task: None,
+        });
+        reply_id
+    }
+
+    /// The caller talked over the agent long enough: stop the reply and keep only what was heard.
+    fn barge_in(&self, state: &mut DialogueState) {
+        tracing::info!(call_id = %self.shared.call_id(), "barge-in");
+        self.shared
+            .counters
+            .barge_ins
+            .fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::metrics::BARGE_INS).increment(1);
+        self.interrupt(state);
+    }
+
+    /// Cancel the active reply: stop generation, cancel TTS, flush queued audio, and cut the chat
+    /// context to the played part.
+    fn interrupt(&self, state: &mut DialogueState) {
+        let Some(active) = state.active.take() else {
+            return;
+        };
+        active.cancel.cancel();
+        let (heard, finished) = {
+            let mut ledger = lock(&self.shared.ledger);
+            if ledger.reply_id != active.reply_id {
+                return;
+            }
+            let finished = ledger.playout_finished;
+            ledger.cancelled = true;
+            (ledger.played_chars(), finished)
+        };
+        if finished {
+            return;
+        }
+        self.shared.tts_to_room.flush();
+        self.shared.to_tts(TtsMsg::Cancel {
+            reply_id: active.reply_id,
+        });
+        let spoken = {
+            let mut chat = lock(&self.shared.chat);
+            chat.truncate_reply(active.reply_id, heard);
+            chat.reply_text(active.reply_id)
+        };
+        self.record_turn(&active, spoken, true);
+    }
+
+    fn on_playout_started(&self, reply_id: u64) {
+        let report = {
+            let tl = lock(&self.shared.timeline);
+            if tl.reply_id != reply_id {
+                return;
+            }
+            tl.report(&lock(&self.shared.ledger))
+        };
+        report.record_metrics();
+        tracing::debug!(call_id = %self.shared.call_id(), ?report, "turn latency");
+        self.shared
+            .deps
+            .observer
+            .turn_completed(self.shared.call_id(), &report);
+    }
+
+    fn on_playout_finished(&self, state: &mut DialogueState, reply_id: u64) {
+        {
+            let mut ledger = lock(&self.shared.ledger);
+            if !ledger.is_current(reply_id) {
+                return;
+            }
+            ledger.playout_finished = true;
+        }
+        if let Some(active) = state.active.take_if(|a| a.reply_id == reply_id) {
+            let spoken = lock(&self.shared.chat).reply_text(reply_id);
+            self.record_turn(&active, spoken, false);
+        }
+        if let Some((id, reason)) = state.farewell.take() {
+            if id == reply_id {
+                self.shared.to_supervisor(SupervisorMsg::EndCall(reason));
+            } else {
+                state.farewell = Some((id, reason));
+            }
+        }
+    }
+
+    fn record_turn(&self, active: &Active, reply: String, interrupted: bool) {
+        if active.transcript.is_empty() {
+            return;
+        }
+        let tl = lock(&self.shared.timeline).clone();
+        if tl.reply_id != active.reply_id {
+            return;
+        }
+        self.shared.counters.turns.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::metrics::TURNS).increment(1);
+        let latencies = tl.report(&lock(&self.shared.ledger)).latencies();
+        self.shared.record(RecordKind::Turn {
+            index: tl.turn,
+            transcript: active.transcript.clone(),
+            reply,
+            interrupted,
+            latencies,
+        });
+    }
+}

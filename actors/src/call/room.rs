@@ -1,0 +1,170 @@
+//! RoomActor: caller audio in (any rate) → resample to 16 kHz → room→vad edge; agent audio from the
+//! tts→room edge out to the room at playout pace, so a barge-in flush silences the agent at once.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::time::{sleep_until, Instant};
+
+use super::dialogue::DialogueMsg;
+use super::pump::{spawn_pump, TaskGuard};
+use super::shared::{lock, CallShared};
+use super::supervisor::SupervisorMsg;
+use super::EndReason;
+use crate::audio::resample::Resampler;
+use crate::audio::{AudioFrame, FRAME_DURATION, PIPELINE_RATE};
+use crate::edge::DropReason;
+use crate::provider::{AgentAudioOut, RoomEvent, RoomLink};
+
+/// What flows on the tts → room edge.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AgentOut {
+    /// One 20 ms frame at the room rate.
+    Audio { reply_id: u64, frame: AudioFrame },
+    /// The reply's last frame has been queued.
+    EndOfReply { reply_id: u64 },
+}
+
+pub struct RoomActor {
+    pub shared: Arc<CallShared>,
+}
+
+pub struct RoomState {
+    _ingress: TaskGuard,
+    _egress: TaskGuard,
+}
+
+#[derive(Debug)]
+pub enum RoomMsg {
+    PumpExited(Result<(), String>),
+}
+
+impl Actor for RoomActor {
+    type Msg = RoomMsg;
+    type State = RoomState;
+    type Arguments = RoomLink;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<RoomMsg>,
+        link: RoomLink,
+    ) -> Result<RoomState, ActorProcessingErr> {
+        let RoomLink { events, output } = link;
+        Ok(RoomState {
+            _ingress: spawn_pump(
+                &myself,
+                RoomMsg::PumpExited,
+                ingress(Arc::clone(&self.shared), events),
+            ),
+            _egress: spawn_pump(
+                &myself,
+                RoomMsg::PumpExited,
+                egress(Arc::clone(&self.shared), output),
+            ),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<RoomMsg>,
+        msg: RoomMsg,
+        _state: &mut RoomState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RoomMsg::PumpExited(Ok(())) => Ok(()),
+            RoomMsg::PumpExited(Err(e)) => Err(e.into()),
+        }
+    }
+}
+
+/// Resamples caller audio of whatever rate the room delivers; a rate change rebuilds it.
+struct Inbound {
+    rate: u32,
+    resampler: Option<Resampler>,
+    out: Vec<AudioFrame>,
+}
+
+impl Inbound {
+    fn push(&mut self, shared: &CallShared, frame: &AudioFrame) {
+        if frame.sample_rate == 0 || frame.is_empty() {
+            crate::metrics::input_rejected("room", "empty_frame");
+            return;
+        }
+        if self.resampler.is_none() || self.rate != frame.sample_rate {
+            match Resampler::new(frame.sample_rate, PIPELINE_RATE) {
+                Ok(r) => {
+                    self.resampler = Some(r);
+                    self.rate = frame.sample_rate;
+                }
+                Err(e) => {
+                    crate::metrics::input_rejected("room", "unsupported_rate");
+                    tracing::warn!(call_id = %shared.call_id(), error = %e, "caller audio rejected");
+                    return;
+                }
+            }
+        }
+        if let Some(r) = self.resampler.as_mut() {
+            r.push(frame.timestamp, &frame.samples, &mut self.out);
+        }
+        for f in self.out.drain(..) {
+            // drop-oldest: never blocks the room, counted by the edge.
+            let _ = shared.room_to_vad.push(f);
+        }
+    }
+}
+
+async fn ingress(
+    shared: Arc<CallShared>,
+    mut events: tokio::sync::mpsc::Receiver<RoomEvent>,
+) -> Result<(), String> {
+    let mut inbound = Inbound {
+        rate: 0,
+        resampler: None,
+        out: Vec::with_capacity(8),
+    };
+    let reason = loop {
+        match events.recv().await {
+            Some(RoomEvent::CallerAudio(frame)) => inbound.push(&shared, &frame),
+            Some(RoomEvent::ParticipantJoined { .. }) => {}
+            Some(RoomEvent::ParticipantLeft { .. }) | None => break EndReason::CallerHungUp,
+            Some(RoomEvent::Disconnected { reason }) => break EndReason::RoomFailed(reason),
+        }
+    };
+    shared.to_supervisor(SupervisorMsg::RoomClosed(reason));
+    Ok(())
+}
+
+async fn egress(shared: Arc<CallShared>, mut out: Box<dyn AgentAudioOut>) -> Result<(), String> {
+    let mut next_due = Instant::now();
+    while let Some(item) = shared.tts_to_room.recv().await {
+        match item {
+            AgentOut::Audio { reply_id, frame } => {
+                if !lock(&shared.ledger).is_current(reply_id) {
+                    crate::metrics::edge_dropped("tts_to_room", DropReason::Flush, 1);
+                    continue;
+                }
+                let now = Instant::now();
+                if next_due > now {
+                    sleep_until(next_due).await;
+                } else {
+                    next_due = now;
+                }
+                // A barge-in may have cancelled the reply while we waited for the frame's slot.
+                if !lock(&shared.ledger).is_current(reply_id) {
+                    crate::metrics::edge_dropped("tts_to_room", DropReason::Flush, 1);
+                    continue;
+                }
+                let d = frame.duration();
+                out.send(frame).await.map_err(|e| e.to_string())?;
+                next_due += FRAME_DURATION;
+                if lock(&shared.ledger).audio_played(reply_id, d, Instant::now()) {
+                    shared.to_dialogue(DialogueMsg::PlayoutStarted { reply_id });
+                }
+            }
+            AgentOut::EndOfReply { reply_id } => {
+                shared.to_dialogue(DialogueMsg::PlayoutFinished { reply_id });
+            }
+        }
+    }
+    Ok(())
+}

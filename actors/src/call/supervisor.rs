@@ -1,0 +1,500 @@
+//! CallSupervisor: owns the call's shared state and edges, starts the six children, restarts a
+//! failed child within its budget (the architecture's supervision table), and ends the call cleanly
+//! with a recorded reason.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr,
+    SupervisionEvent,
+};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::db_gateway::{DbGatewayActor, DbMsg};
+use super::dialogue::{DialogueActor, DialogueMsg};
+use super::room::RoomActor;
+use super::shared::{lock, CallShared};
+use super::stt::{SttActor, SttMsg};
+use super::tts::TtsActor;
+use super::vad::VadActor;
+use super::{CallDeps, CallOutcome, CallSpec, ChildKind, EdgeStats, EndReason};
+use crate::config::{PipelineConfig, RestartBudget};
+use crate::edge::Edge;
+use crate::provider::RoomLink;
+use crate::store::RecordKind;
+
+/// Grace given to each child when the call ends.
+const STOP_GRACE: Duration = Duration::from_millis(500);
+/// Time for the call record to reach the store at the end of the call.
+const FINAL_FLUSH: Duration = Duration::from_secs(3);
+/// Delay before retrying a child whose start failed.
+const RESPAWN_DELAY: Duration = Duration::from_millis(100);
+
+#[derive(Debug)]
+pub enum SupervisorMsg {
+    /// The room is gone (caller hung up or media failed).
+    RoomClosed(EndReason),
+    /// End the call (farewell spoken, shutdown, agent hang-up).
+    EndCall(EndReason),
+    /// Retry starting a child whose previous start failed.
+    Respawn(ChildKind),
+    /// Restart counts and edge levels now (tests, diagnostics).
+    Snapshot(RpcReplyPort<CallSnapshot>),
+}
+
+pub struct CallSupervisor;
+
+/// A look inside a running call.
+#[derive(Clone, Debug)]
+pub struct CallSnapshot {
+    pub restarts: BTreeMap<ChildKind, u32>,
+    /// Per edge: (queued now, capacity, stats).
+    pub edges: BTreeMap<&'static str, (usize, usize, EdgeStats)>,
+}
+
+pub struct SupervisorArgs {
+    pub spec: CallSpec,
+    pub cfg: PipelineConfig,
+    pub deps: CallDeps,
+    pub link: RoomLink,
+    pub outcome: oneshot::Sender<CallOutcome>,
+}
+
+#[derive(Default)]
+struct Slot {
+    cell: Option<ActorCell>,
+    recent: VecDeque<Instant>,
+    restarts: u32,
+}
+
+pub struct SupervisorState {
+    shared: Arc<CallShared>,
+    slots: BTreeMap<ChildKind, Slot>,
+    by_id: HashMap<ActorId, ChildKind>,
+    ending: Option<EndReason>,
+    outcome: Option<oneshot::Sender<CallOutcome>>,
+}
+
+impl Actor for CallSupervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let shared = CallShared::new(args.spec, args.cfg, args.deps);
+        shared.set_routes(|r| r.supervisor = Some(myself.clone()));
+        shared.record(RecordKind::CallStarted {
+            room: shared.spec.room.clone(),
+            caller: shared.spec.caller.clone(),
+        });
+        metrics::gauge!(crate::metrics::ACTIVE_CALLS).increment(1.0);
+        let mut state = SupervisorState {
+            shared,
+            slots: BTreeMap::new(),
+            by_id: HashMap::new(),
+            ending: None,
+            outcome: Some(args.outcome),
+        };
+        // Consumers first, so the room's first audio finds everything in place.
+        for kind in [
+            ChildKind::DbGateway,
+            ChildKind::Tts,
+            ChildKind::Dialogue,
+            ChildKind::Stt,
+            ChildKind::Vad,
+        ] {
+            if let Err(e) = self.start_child(&myself, &mut state, kind).await {
+                // A provider that is down at call start is retried like a crash, within budget.
+                self.child_down(&myself, &mut state, kind, e.to_string(), true);
+            }
+        }
+        let room = RoomActor {
+            shared: Arc::clone(&state.shared),
+        };
+        let (r, _) = Actor::spawn_linked(None, room, args.link, myself.get_cell()).await?;
+        state.adopt(ChildKind::Room, r.get_cell());
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        msg: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SupervisorMsg::RoomClosed(reason) | SupervisorMsg::EndCall(reason) => {
+                state.end(&myself, reason)
+            }
+            SupervisorMsg::Respawn(kind) => {
+                if state.ending.is_none() && state.slot(kind).cell.is_none() {
+                    if let Err(e) = self.start_child(&myself, state, kind).await {
+                        self.child_down(&myself, state, kind, e.to_string(), true);
+                    }
+                }
+            }
+            SupervisorMsg::Snapshot(reply) => {
+                let _ = reply.send(state.snapshot());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        evt: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, why) = match evt {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".into()))
+            }
+            _ => return Ok(()),
+        };
+        if let Some(kind) = state.by_id.remove(&cell.get_id()) {
+            state.slot(kind).cell = None;
+            state.clear_route(kind);
+            if state.ending.is_none() {
+                tracing::warn!(call_id = %state.shared.call_id(), child = kind.as_str(), reason = %why, "child down");
+                self.child_down(&myself, state, kind, why, false);
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let reason = state.ending.clone().unwrap_or(EndReason::Shutdown);
+        shutdown(&myself, state, &reason).await;
+        let outcome = state.outcome_for(reason);
+        metrics::gauge!(crate::metrics::ACTIVE_CALLS).decrement(1.0);
+        metrics::counter!(crate::metrics::CALLS_ENDED, "reason" => outcome.reason.label())
+            .increment(1);
+        state.shared.deps.observer.call_ended(&outcome);
+        if let Some(tx) = state.outcome.take() {
+            let _ = tx.send(outcome);
+        }
+        Ok(())
+    }
+}
+
+impl CallSupervisor {
+    async fn start_child(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+        kind: ChildKind,
+    ) -> Result<(), SpawnErr> {
+        let shared = Arc::clone(&state.shared);
+        let sup = myself.get_cell();
+        let cell = match kind {
+            ChildKind::Vad => Actor::spawn_linked(None, VadActor { shared }, (), sup)
+                .await?
+                .0
+                .get_cell(),
+            ChildKind::Stt => Actor::spawn_linked(None, SttActor { shared }, (), sup)
+                .await?
+                .0
+                .get_cell(),
+            ChildKind::Tts => {
+                let (r, _) = Actor::spawn_linked(None, TtsActor { shared }, (), sup).await?;
+                state
+                    .shared
+                    .set_routes(|routes| routes.tts = Some(r.clone()));
+                r.get_cell()
+            }
+            ChildKind::Dialogue => {
+                let (r, _) = Actor::spawn_linked(None, DialogueActor { shared }, (), sup).await?;
+                state
+                    .shared
+                    .set_routes(|routes| routes.dialogue = Some(r.clone()));
+                r.get_cell()
+            }
+            ChildKind::DbGateway => {
+                let (r, _) = Actor::spawn_linked(None, DbGatewayActor { shared }, (), sup).await?;
+                state
+                    .shared
+                    .set_routes(|routes| routes.db = Some(r.clone()));
+                r.get_cell()
+            }
+            // The room is joined once; it is never restarted.
+            ChildKind::Room => return Ok(()),
+        };
+        state.adopt(kind, cell);
+        Ok(())
+    }
+
+    /// A child failed or stopped on its own: restart it within budget, or apply the table's
+    /// "then" column.
+    /// `start_failed`: the restart itself failed (e.g. provider unreachable), so wait before the
+    /// next attempt instead of spinning.
+    fn child_down(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+        kind: ChildKind,
+        why: String,
+        start_failed: bool,
+    ) {
+        if kind == ChildKind::Room {
+            return state.end(myself, EndReason::RoomFailed(why));
+        }
+        let budget = budget(&state.shared.cfg, kind);
+        let now = Instant::now();
+        let slot = state.slot(kind);
+        while slot
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > budget.window())
+        {
+            slot.recent.pop_front();
+        }
+        if slot.recent.len() as u32 >= budget.max_restarts {
+            return self.budget_exhausted(myself, state, kind);
+        }
+        slot.recent.push_back(now);
+        slot.restarts += 1;
+        crate::metrics::restart(kind.as_str());
+        if start_failed {
+            myself.send_after(RESPAWN_DELAY, move || SupervisorMsg::Respawn(kind));
+        } else {
+            let _ = myself.cast(SupervisorMsg::Respawn(kind));
+        }
+    }
+
+    fn budget_exhausted(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+        kind: ChildKind,
+    ) {
+        tracing::error!(call_id = %state.shared.call_id(), child = kind.as_str(), "restart budget exhausted");
+        match kind {
+            // Without STT the call cannot go on, but the caller can still be told why.
+            ChildKind::Stt => {
+                let reason = EndReason::BudgetExhausted(kind);
+                let text = state.shared.cfg.dialogue.apology.clone();
+                state.shared.to_dialogue(DialogueMsg::Farewell {
+                    text,
+                    reason: reason.clone(),
+                });
+                let timeout = state.shared.cfg.dialogue.farewell_timeout();
+                myself.send_after(timeout, move || SupervisorMsg::EndCall(reason));
+            }
+            // The call goes on without the record; tools answer "unavailable".
+            ChildKind::DbGateway => {
+                metrics::counter!(crate::metrics::RECORD_DROPPED, "reason" => "gateway_down")
+                    .increment(1);
+            }
+            _ => state.end(myself, EndReason::BudgetExhausted(kind)),
+        }
+    }
+}
+
+fn budget(cfg: &PipelineConfig, kind: ChildKind) -> RestartBudget {
+    let s = &cfg.supervision;
+    match kind {
+        ChildKind::Vad => s.vad,
+        ChildKind::Stt => s.stt,
+        ChildKind::Dialogue => s.dialogue,
+        ChildKind::Tts => s.tts,
+        ChildKind::DbGateway => s.db_gateway,
+        ChildKind::Room => RestartBudget::new(0, 1),
+    }
+}
+
+impl SupervisorState {
+    fn slot(&mut self, kind: ChildKind) -> &mut Slot {
+        self.slots.entry(kind).or_default()
+    }
+
+    fn adopt(&mut self, kind: ChildKind, cell: ActorCell) {
+        self.by_id.insert(cell.get_id(), kind);
+        self.slot(kind).cell = Some(cell);
+    }
+
+    fn clear_route(&self, kind: ChildKind) {
+        self.shared.set_routes(|r| match kind {
+            ChildKind::Dialogue => r.dialogue = None,
+            ChildKind::Tts => r.tts = None,
+            ChildKind::DbGateway => r.db = None,
+            _ => {}
+        });
+    }
+
+    fn end(&mut self, myself: &ActorRef<SupervisorMsg>, reason: EndReason) {
+        if self.ending.is_some() {
+            return;
+        }
+        tracing::info!(call_id = %self.shared.call_id(), reason = %reason, "call ending");
+        self.ending = Some(reason);
+        myself.stop(None);
+    }
+
+    fn restarts(&self) -> BTreeMap<ChildKind, u32> {
+        self.slots.iter().map(|(k, s)| (*k, s.restarts)).collect()
+    }
+
+    fn snapshot(&self) -> CallSnapshot {
+        fn level<T>(e: &Edge<T>) -> (&'static str, (usize, usize, EdgeStats)) {
+            (e.name(), (e.len(), e.capacity(), stats(e)))
+        }
+        let s = &self.shared;
+        CallSnapshot {
+            restarts: self.restarts(),
+            edges: BTreeMap::from([
+                level(&s.room_to_vad),
+                level(&s.vad_to_stt),
+                level(&s.tts_to_room),
+            ]),
+        }
+    }
+
+    fn outcome_for(&self, reason: EndReason) -> CallOutcome {
+        let edges = self
+            .snapshot()
+            .edges
+            .into_iter()
+            .map(|(k, (_, _, st))| (k, st))
+            .collect();
+        let s = &self.shared;
+        let outbox = lock(&s.outbox);
+        CallOutcome {
+            call_id: s.call_id().to_string(),
+            reason,
+            turns: s.counters.turns.load(Ordering::Relaxed),
+            barge_ins: s.counters.barge_ins.load(Ordering::Relaxed),
+            restarts: self.restarts(),
+            edges,
+            records_dropped: outbox.dropped() + outbox.len() as u64,
+        }
+    }
+}
+
+fn stats<T>(e: &Edge<T>) -> EdgeStats {
+    EdgeStats {
+        pushed: e.pushed(),
+        overflow: e.overflow_drops(),
+        flushed: e.flushed(),
+    }
+}
+
+/// End of call: stop the media first, let STT deliver its last results, stop the rest, then write
+/// the end of the call record.
+async fn shutdown(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+    reason: &EndReason,
+) {
+    let shared = Arc::clone(&state.shared);
+    shared.room_to_vad.close();
+    shared.tts_to_room.close();
+    let cells: BTreeMap<ChildKind, ActorCell> = state
+        .slots
+        .iter()
+        .filter_map(|(k, s)| Some((*k, s.cell.clone()?)))
+        .collect();
+    if let Some(room) = cells.get(&ChildKind::Room) {
+        let _ = room.stop_and_wait(None, Some(STOP_GRACE)).await;
+    }
+    if let Some(stt) = cells.get(&ChildKind::Stt) {
+        let stt: ActorRef<SttMsg> = stt.clone().into();
+        let _ = stt.call(SttMsg::Drain, Some(STOP_GRACE)).await;
+    }
+    for kind in [
+        ChildKind::Vad,
+        ChildKind::Stt,
+        ChildKind::Dialogue,
+        ChildKind::Tts,
+    ] {
+        if let Some(c) = cells.get(&kind) {
+            let _ = c.stop_and_wait(None, Some(STOP_GRACE)).await;
+        }
+    }
+    shared.vad_to_stt.close();
+    let usage = *lock(&shared.usage);
+    shared.record(RecordKind::Usage {
+        stt_audio_seconds: usage.stt_audio_seconds,
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        tts_characters: usage.tts_characters,
+    });
+    shared.record(RecordKind::CallEnded {
+        reason: reason.to_string(),
+    });
+    if let Some(db) = cells.get(&ChildKind::DbGateway) {
+        let db: ActorRef<DbMsg> = db.clone().into();
+        let _ = db.call(DbMsg::Flush, Some(FINAL_FLUSH)).await;
+        let _ = db.stop_and_wait(None, Some(STOP_GRACE)).await;
+    }
+    let _ = myself;
+}
+
+/// A running call.
+pub struct CallHandle {
+    pub supervisor: ActorRef<SupervisorMsg>,
+    outcome: oneshot::Receiver<CallOutcome>,
+    join: JoinHandle<()>,
+}
+
+impl CallHandle {
+    /// Wait for the call to end.
+    pub async fn wait(self) -> Option<CallOutcome> {
+        let outcome = self.outcome.await.ok();
+        let _ = self.join.await;
+        outcome
+    }
+
+    pub async fn snapshot(&self) -> Option<CallSnapshot> {
+        match self
+            .supervisor
+            .call(SupervisorMsg::Snapshot, Some(Duration::from_secs(5)))
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// End the call from outside (shutdown, job termination).
+    pub fn hang_up(&self, reason: EndReason) {
+        let _ = self.supervisor.cast(SupervisorMsg::EndCall(reason));
+    }
+}
+
+/// Start a call's tree on a joined room.
+pub async fn spawn_call(
+    spec: CallSpec,
+    cfg: PipelineConfig,
+    deps: CallDeps,
+    link: RoomLink,
+) -> Result<CallHandle, SpawnErr> {
+    let (tx, rx) = oneshot::channel();
+    let args = SupervisorArgs {
+        spec,
+        cfg,
+        deps,
+        link,
+        outcome: tx,
+    };
+    let (supervisor, join) = Actor::spawn(None, CallSupervisor, args).await?;
+    Ok(CallHandle {
+        supervisor,
+        outcome: rx,
+        join,
+    })
+}

@@ -1,0 +1,241 @@
+//! TtsActor: one provider session (context) per reply. Text comes from the reply ledger (so a
+//! restarted TtsActor re-speaks exactly the unplayed part), audio is resampled to the room rate and
+//! queued on the tts→room edge, where the producer waits at playout pace.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::pump::{spawn_pump, TaskGuard};
+use super::room::AgentOut;
+use super::shared::{lock, CallShared};
+use crate::audio::resample::Resampler;
+use crate::audio::{AudioFrame, ROOM_RATE};
+use crate::provider::{TtsError, TtsEvent, TtsInput, TtsRequest, TtsSession};
+
+#[derive(Debug)]
+pub enum TtsMsg {
+    /// The ledger has new text (or its end) for this reply.
+    TextAvailable { reply_id: u64 },
+    /// Barge-in: stop this reply now.
+    Cancel { reply_id: u64 },
+    PumpExited {
+        reply_id: u64,
+        result: Result<(), String>,
+    },
+}
+
+pub struct TtsActor {
+    pub shared: Arc<CallShared>,
+}
+
+struct Current {
+    reply_id: u64,
+    input: Box<dyn TtsInput>,
+    /// Bytes of the ledger text already pushed to this session.
+    sent: usize,
+    finished: bool,
+    _pump: TaskGuard,
+}
+
+#[derive(Default)]
+pub struct TtsState {
+    current: Option<Current>,
+}
+
+impl Actor for TtsActor {
+    type Msg = TtsMsg;
+    type State = TtsState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<TtsMsg>,
+        _: (),
+    ) -> Result<TtsState, ActorProcessingErr> {
+        // A previous incarnation may have died mid-reply: re-speak what the caller has not heard.
+        let resume = {
+            let ledger = lock(&self.shared.ledger);
+            let active = ledger.reply_id != 0
+                && !ledger.cancelled
+                && !ledger.playout_finished
+                && !ledger.text.is_empty();
+            active.then_some(ledger.reply_id)
+        };
+        if let Some(reply_id) = resume {
+            self.shared.tts_to_room.flush();
+            let rest = lock(&self.shared.ledger).restart_segment();
+            tracing::info!(call_id = %self.shared.call_id(), reply_id, chars = rest.len(), "re-speaking unplayed part of reply");
+            let _ = myself.cast(TtsMsg::TextAvailable { reply_id });
+        }
+        Ok(TtsState::default())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<TtsMsg>,
+        msg: TtsMsg,
+        state: &mut TtsState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            TtsMsg::TextAvailable { reply_id } => self.feed(&myself, state, reply_id).await?,
+            TtsMsg::Cancel { reply_id } => {
+                if let Some(mut cur) = state.current.take_if(|c| c.reply_id == reply_id) {
+                    // Best effort: the pump is dropped and the ledger already refuses the audio.
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_millis(200),
+                        cur.input.cancel(),
+                    )
+                    .await;
+                }
+            }
+            TtsMsg::PumpExited { reply_id, result } => {
+                let wanted = lock(&self.shared.ledger).is_current(reply_id);
+                if let (Err(e), true) = (result, wanted) {
+                    return Err(format!("tts session for reply {reply_id} failed: {e}").into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TtsActor {
+    /// Push the ledger's new text for `reply_id` to its session, opening one if needed.
+    async fn feed(
+        &self,
+        myself: &ActorRef<TtsMsg>,
+        state: &mut TtsState,
+        reply_id: u64,
+    ) -> Result<(), TtsError> {
+        let (text, ended, start) = {
+            let l = lock(&self.shared.ledger);
+            if !l.is_current(reply_id) {
+                return Ok(());
+            }
+            (l.text.clone(), l.text_ended, l.segment_start())
+        };
+        if state
+            .current
+            .as_ref()
+            .is_none_or(|c| c.reply_id != reply_id)
+        {
+            state.current = Some(self.open(myself, reply_id, start).await?);
+        }
+        let Some(cur) = state.current.as_mut() else {
+            return Ok(());
+        };
+        if cur.sent < text.len() {
+            let new = &text[cur.sent..];
+            cur.input.push_text(new).await?;
+            lock(&self.shared.usage).tts_characters += new.chars().count() as u64;
+            cur.sent = text.len();
+        }
+        if ended && !cur.finished {
+            cur.input.finish().await?;
+            cur.finished = true;
+        }
+        Ok(())
+    }
+
+    async fn open(
+        &self,
+        myself: &ActorRef<TtsMsg>,
+        reply_id: u64,
+        start: usize,
+    ) -> Result<Current, TtsError> {
+        let req = TtsRequest {
+            call_id: self.shared.call_id().to_string(),
+            reply_id,
+        };
+        lock(&self.shared.ledger)
+            .tts_requested_at
+            .get_or_insert_with(Instant::now);
+        let TtsSession { input, events } = self.shared.deps.tts.open(&req).await?;
+        let shared = Arc::clone(&self.shared);
+        let pump = spawn_pump(
+            myself,
+            move |result| TtsMsg::PumpExited { reply_id, result },
+            pump(shared, reply_id, events),
+        );
+        Ok(Current {
+            reply_id,
+            input,
+            sent: start,
+            finished: false,
+            _pump: pump,
+        })
+    }
+}
+
+/// Synthesised audio → 48 kHz 20 ms frames → tts→room edge (waits for room: playout pace).
+async fn pump(
+    shared: Arc<CallShared>,
+    reply_id: u64,
+    mut events: mpsc::Receiver<Result<TtsEvent, TtsError>>,
+) -> Result<(), String> {
+    let mut resampler: Option<Resampler> = None;
+    let mut frames: Vec<AudioFrame> = Vec::with_capacity(16);
+    let mut produced = std::time::Duration::ZERO;
+    loop {
+        match events.recv().await {
+            Some(Ok(TtsEvent::Audio {
+                samples,
+                sample_rate,
+            })) => {
+                if resampler
+                    .as_ref()
+                    .is_none_or(|r| r.from_hz() != sample_rate)
+                {
+                    resampler =
+                        Some(Resampler::new(sample_rate, ROOM_RATE).map_err(|e| e.to_string())?);
+                }
+                if let Some(r) = resampler.as_mut() {
+                    r.push(produced, &samples, &mut frames);
+                }
+                produced += std::time::Duration::from_secs_f64(
+                    samples.len() as f64 / f64::from(sample_rate.max(1)),
+                );
+                queue(&shared, reply_id, &mut frames).await?;
+            }
+            Some(Ok(TtsEvent::Done)) => {
+                if let Some(r) = resampler.as_mut() {
+                    r.flush(&mut frames);
+                }
+                queue(&shared, reply_id, &mut frames).await?;
+                lock(&shared.ledger).synthesis_done(reply_id);
+                let _ = shared
+                    .tts_to_room
+                    .send(AgentOut::EndOfReply { reply_id })
+                    .await;
+                return Ok(());
+            }
+            Some(Err(e)) => return Err(e.to_string()),
+            None => return Err("tts stream ended before done".into()),
+        }
+    }
+}
+
+async fn queue(
+    shared: &CallShared,
+    reply_id: u64,
+    frames: &mut Vec<AudioFrame>,
+) -> Result<(), String> {
+    for frame in frames.drain(..) {
+        {
+            let mut l = lock(&shared.ledger);
+            if !l.is_current(reply_id) {
+                return Ok(());
+            }
+            l.audio_produced(reply_id, frame.duration(), Instant::now());
+        }
+        shared
+            .tts_to_room
+            .send(AgentOut::Audio { reply_id, frame })
+            .await
+            .map_err(|_| "tts→room edge closed".to_string())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! A streaming TTS double: after a time-to-first-byte it produces a tone whose length follows the
+//! text (about 15 characters a second), in 40 ms chunks, faster than real time, and stops on cancel.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use super::Latency;
+use crate::provider::{TtsError, TtsEvent, TtsInput, TtsProvider, TtsRequest, TtsSession};
+
+const CHARS_PER_SECOND: u64 = 15;
+
+#[derive(Clone, Debug)]
+pub struct ScriptedTtsConfig {
+    pub ttfb: Latency,
+    pub sample_rate: u32,
+    /// Sessions numbered from 0 below this fail after their first chunk.
+    pub failing_sessions: u64,
+}
+
+impl Default for ScriptedTtsConfig {
+    fn default() -> Self {
+        Self {
+            ttfb: Latency::ms(150, 50),
+            sample_rate: 24_000,
+            failing_sessions: 0,
+        }
+    }
+}
+
+pub struct ScriptedTts {
+    cfg: ScriptedTtsConfig,
+    sessions: AtomicU64,
+    /// Every text pushed, in order (tests read what was spoken).
+    spoken: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ScriptedTts {
+    pub fn new(cfg: ScriptedTtsConfig) -> Self {
+        Self {
+            cfg,
+            sessions: AtomicU64::new(0),
+            spoken: Arc::default(),
+        }
+    }
+
+    pub fn sessions(&self) -> u64 {
+        self.sessions.load(Ordering::Relaxed)
+    }
+
+    pub fn spoken(&self) -> Vec<String> {
+        crate::call::shared::lock(&self.spoken).clone()
+    }
+}
+
+type ToneCache = std::sync::Mutex<Vec<(u32, Arc<[i16]>)>>;
+
+/// One second of a 220 Hz tone at `rate`, computed once per rate in use.
+fn tone(rate: u32) -> Arc<[i16]> {
+    static CACHE: OnceLock<ToneCache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut c = crate::call::shared::lock(cache);
+    if let Some((_, t)) = c.iter().find(|(r, _)| *r == rate) {
+        return Arc::clone(t);
+    }
+    let t: Arc<[i16]> = (0..rate)
+        .map(|i| ((i as f32 * 220.0 * std::f32::consts::TAU / rate as f32).sin() * 6000.0) as i16)
+        .collect();
+    c.push((rate, Arc::clone(&t)));
+    t
+}
+
+enum Cmd {
+    Text(String),
+    Finish,
+}
+
+struct Input {
+    cmds: mpsc::UnboundedSender<Cmd>,
+    spoken: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl TtsInput for Input {
+    async fn push_text(&mut self, text: &str) -> Result<(), TtsError> {
+        crate::call::shared::lock(&self.spoken).push(text.to_string());
+        self.cmds
+            .send(Cmd::Text(text.to_string()))
+            .map_err(|_| TtsError::Closed("session ended".into()))
+    }
+    async fn finish(&mut self) -> Result<(), TtsError> {
+        self.cmds
+            .send(Cmd::Finish)
+            .map_err(|_| TtsError::Closed("session ended".into()))
+    }
+    async fn cancel(&mut self) -> Result<(), TtsError> {
+        // Dropping the command channel ends the session task.
+        let (dead, _) = mpsc::unbounded_channel();
+        self.cmds = dead;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TtsProvider for ScriptedTts {
+    fn name(&self) -> &'static str {
+        "scripted-tts"
+    }
+
+    async fn open(&self, req: &TtsRequest) -> Result<TtsSession, TtsError> {
+        let n = self.sessions.fetch_add(1, Ordering::Relaxed);
+        let (cmds, cmd_rx) = mpsc::unbounded_channel();
+        let (tx, events) = mpsc::channel(8);
+        let ttfb = self.cfg.ttfb.sample(req.reply_id.wrapping_add(n));
+        let fail = n < self.cfg.failing_sessions;
+        tokio::spawn(synthesise(cmd_rx, tx, self.cfg.sample_rate, ttfb, fail));
+        Ok(TtsSession {
+            input: Box::new(Input {
+                cmds,
+                spoken: Arc::clone(&self.spoken),
+            }),
+            events,
+        })
+    }
+}
+
+async fn synthesise(
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    tx: mpsc::Sender<Result<TtsEvent, TtsError>>,
+    rate: u32,
+    ttfb: std::time::Duration,
+    fail: bool,
+) {
+    let tone = tone(rate);
+    let chunk = (rate / 25) as usize; // 40 ms
+    let mut first = true;
+    let mut pos = 0usize;
+    while let Some(cmd) = cmds.recv().await {
+        let text = match cmd {
+            Cmd::Text(t) => t,
+            Cmd::Finish => {
+                let _ = tx.send(Ok(TtsEvent::Done)).await;
+                return;
+            }
+        };
+        if first {
+            tokio::time::sleep(ttfb).await;
+            first = false;
+        }
+        let mut left = text.chars().count() as u64 * u64::from(rate) / CHARS_PER_SECOND;
+        while left > 0 {
+            let n = (left as usize).min(chunk);
+            let samples: Vec<i16> = (0..n).map(|i| tone[(pos + i) % tone.len()]).collect();
+            pos = (pos + n) % tone.len();
+            left -= n as u64;
+            if tx
+                .send(Ok(TtsEvent::Audio {
+                    samples,
+                    sample_rate: rate,
+                }))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            if fail {
+                let _ = tx
+                    .send(Err(TtsError::Closed("injected socket drop".into())))
+                    .await;
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The per-call actor tree of Frontdesk, the audio types it moves, and the traits it needs from the
+//! outside world (room media, STT, LLM, TTS, store). No network or SQL code lives here.
+
+pub mod audio;
+pub mod call;
+pub mod config;
+pub mod doubles;
+pub mod edge;
+pub mod metrics;
+pub mod provider;
+pub mod store;
+pub mod tools;
+pub mod vad;
+
+pub use audio::AudioFrame;
+pub use config::PipelineConfig;

@@ -1,0 +1,14 @@
+//! The seams between the call tree and the outside world. Real implementations live in the service
+//! crate (LiveKit, Deepgram, OpenAI, Cartesia); in-process doubles live in `crate::doubles`.
+
+pub mod llm;
+pub mod room;
+pub mod stt;
+pub mod tts;
+
+pub use llm::{
+    ChatMessage, ChatRequest, LlmError, LlmEvent, LlmProvider, Role, ToolCall, ToolSpec, Usage,
+};
+pub use room::{AgentAudioOut, RoomError, RoomEvent, RoomIo, RoomLink};
+pub use stt::{SttError, SttEvent, SttProvider, SttSession, SttSessionConfig, SttSink};
+pub use tts::{TtsError, TtsEvent, TtsInput, TtsProvider, TtsRequest, TtsSession};

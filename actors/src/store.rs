@@ -1,0 +1,160 @@
+//! What the DB gateway needs from a database: the hospital operations behind the agent's tools and
+//! the write-behind of the call record. PostgreSQL and SQLite implementations live in the service.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Patient {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub date_of_birth: NaiveDate,
+    pub phone: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Doctor {
+    pub id: i64,
+    pub name: String,
+    pub specialty: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    pub doctor_id: i64,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentStatus {
+    Scheduled,
+    Completed,
+    Cancelled,
+    NoShow,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appointment {
+    pub id: i64,
+    pub patient_id: i64,
+    pub doctor_id: i64,
+    pub start: DateTime<Utc>,
+    pub duration_min: u32,
+    pub status: AppointmentStatus,
+    pub reason: String,
+}
+
+/// Find a patient by full name plus date of birth, or by phone.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientQuery {
+    pub name: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub phone: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingRequest {
+    pub patient_id: i64,
+    pub doctor_id: i64,
+    pub start: DateTime<Utc>,
+    pub duration_min: u32,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: i64 },
+    #[error("that time slot is already taken")]
+    SlotTaken,
+    #[error("that time is in the past")]
+    PastTime,
+    #[error("the doctor does not work at that time")]
+    OutsideShift,
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database timed out")]
+    Timeout,
+}
+
+impl StoreError {
+    /// Only infrastructure failures are worth retrying; domain answers are final.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Timeout)
+    }
+}
+
+/// Per-stage latencies of one turn, in milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TurnLatencies {
+    pub transcription_delay_ms: Option<f64>,
+    pub end_of_turn_delay_ms: Option<f64>,
+    pub llm_ttft_ms: Option<f64>,
+    pub tts_ttfb_ms: Option<f64>,
+    pub turn_latency_ms: Option<f64>,
+    pub pipeline_overhead_ms: Option<f64>,
+}
+
+/// One call-record write. Every op carries the call id and a sequence number unique within the
+/// call, so a retried batch is applied at most once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordOp {
+    pub call_id: String,
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub kind: RecordKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RecordKind {
+    CallStarted {
+        room: String,
+        caller: String,
+    },
+    Turn {
+        index: u32,
+        transcript: String,
+        reply: String,
+        interrupted: bool,
+        latencies: TurnLatencies,
+    },
+    ToolCall {
+        name: String,
+        arguments: String,
+        result: String,
+        error: Option<String>,
+        duration_ms: f64,
+    },
+    Usage {
+        stt_audio_seconds: f64,
+        prompt_tokens: u64,
+        completion_tokens: u64,
+        tts_characters: u64,
+    },
+    CallEnded {
+        reason: String,
+    },
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn find_patient(&self, q: &PatientQuery) -> Result<Vec<Patient>, StoreError>;
+    async fn list_doctors(&self, specialty: Option<&str>) -> Result<Vec<Doctor>, StoreError>;
+    async fn free_slots(&self, doctor_id: i64, day: NaiveDate) -> Result<Vec<Slot>, StoreError>;
+    async fn appointments_for(&self, patient_id: i64) -> Result<Vec<Appointment>, StoreError>;
+    async fn book(&self, req: &BookingRequest) -> Result<Appointment, StoreError>;
+    async fn cancel(&self, appointment_id: i64) -> Result<Appointment, StoreError>;
+    async fn reschedule(
+        &self,
+        appointment_id: i64,
+        new_start: DateTime<Utc>,
+    ) -> Result<Appointment, StoreError>;
+    /// Apply a batch of call-record writes; ops already applied (same call id and seq) are skipped.
+    async fn write_records(&self, batch: &[RecordOp]) -> Result<(), StoreError>;
+}

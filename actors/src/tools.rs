@@ -1,0 +1,262 @@
+//! The agent's function tools over the hospital store: their JSON schemas for the LLM, argument
+//! validation, and execution. Invalid arguments become a tool result the model can read, never a
+//! crash.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::provider::{ToolCall, ToolSpec};
+use crate::store::{BookingRequest, PatientQuery, Store, StoreError};
+
+/// How a tool call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToolStatus {
+    Ok,
+    InvalidArguments,
+    UnknownTool,
+    /// The store answered with a domain error (slot taken, not found...).
+    Rejected,
+    /// The store could not be reached in time.
+    Unavailable,
+}
+
+impl ToolStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolStatus::Ok => "ok",
+            ToolStatus::InvalidArguments => "invalid_arguments",
+            ToolStatus::UnknownTool => "unknown_tool",
+            ToolStatus::Rejected => "rejected",
+            ToolStatus::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// The tool result handed back to the model (`content` is JSON text).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolOutcome {
+    pub status: ToolStatus,
+    pub content: String,
+}
+
+impl ToolOutcome {
+    fn ok(v: Value) -> Self {
+        Self {
+            status: ToolStatus::Ok,
+            content: v.to_string(),
+        }
+    }
+    pub fn error(status: ToolStatus, msg: impl std::fmt::Display) -> Self {
+        Self {
+            status,
+            content: json!({ "error": msg.to_string() }).to_string(),
+        }
+    }
+    /// What the model reads when the database is down: it should tell the caller, not retry.
+    pub fn unavailable() -> Self {
+        Self::error(
+            ToolStatus::Unavailable,
+            "The appointment system is unavailable right now. Apologise and offer to take a message.",
+        )
+    }
+    pub fn is_error(&self) -> bool {
+        self.status != ToolStatus::Ok
+    }
+}
+
+fn spec(name: &str, description: &str, parameters: Value) -> ToolSpec {
+    ToolSpec {
+        name: name.into(),
+        description: description.into(),
+        parameters,
+    }
+}
+
+/// Names of the tools offered to the model.
+pub const TOOL_NAMES: &[&str] = &[
+    "find_patient",
+    "list_doctors",
+    "list_free_slots",
+    "list_appointments",
+    "book_appointment",
+    "cancel_appointment",
+    "reschedule_appointment",
+];
+
+/// The tools offered to the model.
+pub fn tool_specs() -> Vec<ToolSpec> {
+    let id = json!({ "type": "integer" });
+    let date = json!({ "type": "string", "description": "YYYY-MM-DD" });
+    let time =
+        json!({ "type": "string", "description": "RFC 3339 date-time, e.g. 2026-11-24T09:30:00Z" });
+    vec![
+        spec(
+            "find_patient",
+            "Find a patient by full name and date of birth, or by phone number.",
+            json!({ "type": "object", "properties": { "name": { "type": "string" }, "date_of_birth": date, "phone": { "type": "string" } } }),
+        ),
+        spec(
+            "list_doctors",
+            "List doctors, optionally of one specialty.",
+            json!({ "type": "object", "properties": { "specialty": { "type": "string" } } }),
+        ),
+        spec(
+            "list_free_slots",
+            "Free appointment slots of a doctor on a day.",
+            json!({ "type": "object", "properties": { "doctor_id": id, "date": date }, "required": ["doctor_id", "date"] }),
+        ),
+        spec(
+            "list_appointments",
+            "A patient's appointments.",
+            json!({ "type": "object", "properties": { "patient_id": id }, "required": ["patient_id"] }),
+        ),
+        spec(
+            "book_appointment",
+            "Book an appointment in a free slot.",
+            json!({ "type": "object", "properties": { "patient_id": id, "doctor_id": id, "start": time,
+                "duration_min": { "type": "integer" }, "reason": { "type": "string" } },
+                "required": ["patient_id", "doctor_id", "start"] }),
+        ),
+        spec(
+            "cancel_appointment",
+            "Cancel an appointment.",
+            json!({ "type": "object", "properties": { "appointment_id": id }, "required": ["appointment_id"] }),
+        ),
+        spec(
+            "reschedule_appointment",
+            "Move an appointment to a new start time.",
+            json!({ "type": "object", "properties": { "appointment_id": id, "new_start": time },
+                "required": ["appointment_id", "new_start"] }),
+        ),
+    ]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FindPatient {
+    name: Option<String>,
+    date_of_birth: Option<NaiveDate>,
+    phone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListDoctors {
+    specialty: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FreeSlots {
+    doctor_id: i64,
+    date: NaiveDate,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatientId {
+    patient_id: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Book {
+    patient_id: i64,
+    doctor_id: i64,
+    start: DateTime<Utc>,
+    duration_min: Option<u32>,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppointmentId {
+    appointment_id: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reschedule {
+    appointment_id: i64,
+    new_start: DateTime<Utc>,
+}
+
+fn args<T: DeserializeOwned>(raw: &str) -> Result<T, ToolOutcome> {
+    let raw = if raw.trim().is_empty() { "{}" } else { raw };
+    serde_json::from_str(raw).map_err(|e| {
+        ToolOutcome::error(
+            ToolStatus::InvalidArguments,
+            format!("invalid arguments: {e}"),
+        )
+    })
+}
+
+fn from_store<T: serde::Serialize>(r: Result<T, StoreError>) -> ToolOutcome {
+    match r {
+        Ok(v) => ToolOutcome::ok(json!({ "result": v })),
+        Err(e) if e.is_retriable() => ToolOutcome::unavailable(),
+        Err(e) => ToolOutcome::error(ToolStatus::Rejected, e),
+    }
+}
+
+/// Validate the arguments and run one tool against the store.
+pub async fn execute(store: &dyn Store, call: &ToolCall) -> ToolOutcome {
+    match run(store, call).await {
+        Ok(outcome) | Err(outcome) => outcome,
+    }
+}
+
+async fn run(store: &dyn Store, call: &ToolCall) -> Result<ToolOutcome, ToolOutcome> {
+    let a = call.arguments.as_str();
+    Ok(match call.name.as_str() {
+        "find_patient" => {
+            let p: FindPatient = args(a)?;
+            if p.phone.is_none() && (p.name.is_none() || p.date_of_birth.is_none()) {
+                return Err(ToolOutcome::error(
+                    ToolStatus::InvalidArguments,
+                    "give a phone number, or a name together with a date of birth",
+                ));
+            }
+            let q = PatientQuery {
+                name: p.name,
+                date_of_birth: p.date_of_birth,
+                phone: p.phone,
+            };
+            from_store(store.find_patient(&q).await)
+        }
+        "list_doctors" => {
+            let d: ListDoctors = args(a)?;
+            from_store(store.list_doctors(d.specialty.as_deref()).await)
+        }
+        "list_free_slots" => {
+            let s: FreeSlots = args(a)?;
+            from_store(store.free_slots(s.doctor_id, s.date).await)
+        }
+        "list_appointments" => {
+            let p: PatientId = args(a)?;
+            from_store(store.appointments_for(p.patient_id).await)
+        }
+        "book_appointment" => {
+            let b: Book = args(a)?;
+            let req = BookingRequest {
+                patient_id: b.patient_id,
+                doctor_id: b.doctor_id,
+                start: b.start,
+                duration_min: b.duration_min.unwrap_or(30),
+                reason: b.reason.unwrap_or_default(),
+            };
+            from_store(store.book(&req).await)
+        }
+        "cancel_appointment" => {
+            let c: AppointmentId = args(a)?;
+            from_store(store.cancel(c.appointment_id).await)
+        }
+        "reschedule_appointment" => {
+            let r: Reschedule = args(a)?;
+            from_store(store.reschedule(r.appointment_id, r.new_start).await)
+        }
+        other => ToolOutcome::error(ToolStatus::UnknownTool, format!("unknown tool {other:?}")),
+    })
+}

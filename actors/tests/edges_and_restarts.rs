@@ -1,0 +1,227 @@
+//! Bounded edges under stalled consumers, and restarts of the other children.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::*;
+use frontdesk_actors::audio::{AudioFrame, ROOM_RATE};
+use frontdesk_actors::call::room::RoomActor;
+use frontdesk_actors::call::shared::CallShared;
+use frontdesk_actors::call::{CallDeps, CallSpec, ChildKind, EndReason};
+use frontdesk_actors::doubles::signal::{frames, speechlike};
+use frontdesk_actors::doubles::*;
+use frontdesk_actors::provider::*;
+use frontdesk_actors::store::Store;
+use ractor::Actor;
+
+const S: fn(u64) -> Duration = Duration::from_millis;
+
+/// An STT whose socket accepts nothing: `send_audio` never completes.
+struct StalledStt;
+/// Holds the event sender so the session stays open.
+struct StalledSink(#[allow(dead_code)] tokio::sync::mpsc::Sender<Result<SttEvent, SttError>>);
+
+#[async_trait]
+impl SttSink for StalledSink {
+    async fn send_audio(&mut self, _: &AudioFrame) -> Result<(), SttError> {
+        std::future::pending().await
+    }
+    async fn finalize(&mut self) -> Result<(), SttError> {
+        std::future::pending().await
+    }
+    async fn close(&mut self) -> Result<(), SttError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SttProvider for StalledStt {
+    fn name(&self) -> &'static str {
+        "stalled"
+    }
+    async fn connect(&self, _: &SttSessionConfig) -> Result<SttSession, SttError> {
+        let (tx, events) = tokio::sync::mpsc::channel(1);
+        Ok(SttSession {
+            sink: Box::new(StalledSink(tx)),
+            events,
+        })
+    }
+}
+
+fn deps(stt: Arc<dyn SttProvider>) -> CallDeps {
+    let p = Providers::fast();
+    CallDeps {
+        stt,
+        llm: p.llm,
+        tts: p.tts,
+        store: Arc::new(MemoryStore::seeded()) as Arc<dyn Store>,
+        observer: Arc::new(Recorder::default()) as _,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn room_to_vad_stays_at_its_bound_when_vad_stalls() {
+    // The room actor alone: nobody consumes its edge.
+    let spec = CallSpec {
+        call_id: "c".into(),
+        room: "r".into(),
+        caller: "x".into(),
+    };
+    let shared = CallShared::new(spec, quiet_config(), deps(Arc::new(StalledStt)));
+    let (end, link) = LoopbackRoom::pair(256);
+    let (room, _) = Actor::spawn(
+        None,
+        RoomActor {
+            shared: Arc::clone(&shared),
+        },
+        link,
+    )
+    .await
+    .unwrap();
+    for f in frames(
+        &speechlike(ROOM_RATE, S(2_000), 0),
+        ROOM_RATE,
+        Duration::ZERO,
+    ) {
+        end.to_agent.send(RoomEvent::CallerAudio(f)).await.unwrap();
+    }
+    tokio::time::sleep(S(100)).await;
+    let e = &shared.room_to_vad;
+    assert_eq!(e.len(), e.capacity());
+    // 100 frames in, the resampler holds back at most one; everything else is queued or counted.
+    assert!(e.pushed() >= 99);
+    assert_eq!(e.overflow_drops(), e.pushed() - e.capacity() as u64);
+    room.stop(None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn vad_to_stt_stays_at_its_bound_when_stt_stalls() {
+    let p = Providers {
+        stt: Arc::new(StalledStt),
+        ..Providers::fast()
+    };
+    let mut h = start(quiet_config(), p).await;
+    h.caller.speak(S(5_000)).await;
+    let snap = h.call.snapshot().await.unwrap();
+    let (len, cap, stats) = snap.edges["vad_to_stt"];
+    assert_eq!(len, cap);
+    assert!(stats.overflow > 100, "{stats:?}");
+    // The stall does not reach back to the caller's side.
+    assert_eq!(snap.edges["room_to_vad"].2.overflow, 0);
+    h.caller.hang_up().await;
+    let outcome = h.call.wait().await.unwrap();
+    assert_eq!(outcome.reason, EndReason::CallerHungUp);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tts_to_room_stays_at_its_bound_when_the_room_stalls() {
+    let mut cfg = quiet_config();
+    cfg.dialogue.greeting = "This is a long greeting that takes many seconds to say, so the room has plenty to stall on. ".repeat(4);
+    let mut h = start(cfg, Providers::fast()).await;
+    h.caller.listening = false;
+    h.caller.silence(S(3_000)).await;
+    let snap = h.call.snapshot().await.unwrap();
+    let (len, cap, stats) = snap.edges["tts_to_room"];
+    assert_eq!(len, cap);
+    // Playout edges make the producer wait: nothing is dropped.
+    assert_eq!(stats.overflow, 0);
+    assert_eq!(stats.flushed, 0);
+    h.caller.hang_up().await;
+    assert_eq!(h.call.wait().await.unwrap().reason, EndReason::CallerHungUp);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tts_failure_mid_reply_re_speaks_the_unplayed_part() {
+    let greeting = "Good morning, you have reached the front desk. How may I help you?";
+    let mut cfg = quiet_config();
+    cfg.dialogue.greeting = greeting.into();
+    let tts = Arc::new(ScriptedTts::new(ScriptedTtsConfig {
+        failing_sessions: 1,
+        ..Default::default()
+    }));
+    let p = Providers {
+        tts: tts.clone(),
+        ..Providers::fast()
+    };
+    let mut h = start(cfg, p).await;
+    assert!(h.caller.wait_for_reply(S(15_000), S(600)).await);
+    let snap = h.call.snapshot().await.unwrap();
+    assert_eq!(snap.restarts.get(&ChildKind::Tts), Some(&1));
+    let spoken = tts.spoken();
+    assert_eq!(spoken.len(), 2, "{spoken:?}");
+    assert!(
+        greeting.ends_with(&spoken[1]),
+        "re-spoken text {:?} is not the rest of the greeting",
+        spoken[1]
+    );
+    // The caller heard (about) the whole greeting: 15 chars/s.
+    let heard = h.caller.agent_frames.len() as f64 * 0.02;
+    let expected = greeting.len() as f64 / 15.0;
+    assert!(
+        heard > expected * 0.8,
+        "heard {heard:.2}s of {expected:.2}s"
+    );
+    h.caller.hang_up().await;
+    h.call.wait().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn database_outage_becomes_a_spoken_answer_and_the_record_is_written_later() {
+    let llm = Arc::new(
+        ScriptedLlm::new(ScriptedLlmConfig {
+            ttft: Latency::ms(50, 0),
+            ..Default::default()
+        })
+        .recording(),
+    );
+    let script = TranscriptMode::Script(vec!["I need to see a heart doctor.".into()]);
+    let stt = Arc::new(ScriptedStt::new(ScriptedSttConfig {
+        mode: script,
+        latency: Latency::ms(50, 0),
+        ..Default::default()
+    }));
+    let p = Providers {
+        llm: llm.clone(),
+        stt,
+        ..Providers::fast()
+    };
+    let mut h = start(quiet_config(), p).await;
+    h.store.set_available(false);
+    h.caller.speak(S(1_000)).await;
+    assert!(h.caller.wait_for_reply(S(30_000), S(800)).await);
+    // The tool ran, failed, and the model was told the system is unavailable (and said so).
+    let log = llm.request_log();
+    let tool_msg = log
+        .iter()
+        .flat_map(|r| r.messages.iter())
+        .find(|m| m.role == Role::Tool)
+        .expect("no tool result");
+    assert!(
+        tool_msg.content.contains("unavailable"),
+        "{}",
+        tool_msg.content
+    );
+    h.caller.silence(S(3_000)).await;
+    assert!(h.store.records().is_empty());
+    h.store.set_available(true);
+    h.caller.silence(S(2_000)).await;
+    h.caller.hang_up().await;
+    h.call.wait().await.unwrap();
+    let records = h.store.records();
+    let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
+    let mut dedup = seqs.clone();
+    dedup.dedup();
+    assert_eq!(seqs, dedup, "records duplicated");
+    assert!(records.iter().any(|r| matches!(
+        r.kind,
+        frontdesk_actors::store::RecordKind::CallStarted { .. }
+    )));
+    assert!(records.iter().any(|r| matches!(
+        r.kind,
+        frontdesk_actors::store::RecordKind::CallEnded { .. }
+    )));
+}

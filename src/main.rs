@@ -1,0 +1,54 @@
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use frontdesk::simulate::{self, SimArgs};
+use frontdesk::telemetry::{self, LogFormat};
+
+/// Frontdesk: a real-time voice receptionist.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Log level when RUST_LOG is unset.
+    #[arg(long, global = true, default_value = "warn")]
+    log_level: String,
+    #[arg(long, global = true, value_enum, default_value = "pretty")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run many concurrent calls offline against local providers and report latency per stage.
+    Simulate {
+        #[command(flatten)]
+        args: SimArgs,
+        /// Also write the Prometheus metrics at the end to this file.
+        #[arg(long)]
+        metrics_out: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init_logs(&cli.log_level, cli.log_format);
+    match cli.command {
+        Command::Simulate { args, metrics_out } => {
+            let prometheus = telemetry::init_metrics()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let report = runtime.block_on(simulate::run(args.clone()))?;
+            print!("{}", report.table());
+            if let Some(path) = &args.report {
+                std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+                println!("report written to {}", path.display());
+            }
+            if let Some(path) = metrics_out {
+                std::fs::write(&path, prometheus.render())?;
+            }
+            if !report.all_calls_completed() {
+                anyhow::bail!("{} of {} calls did not complete", report.calls - report.completed, report.calls);
+            }
+            Ok(())
+        }
+    }
+}

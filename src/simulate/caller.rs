@@ -1,0 +1,140 @@
+//! The simulated caller: plays its lines in real time (20 ms frames, silence in between, as a real
+//! audio track does), waits for the agent's reply to finish before the next line, and hangs up once
+//! the call has lasted long enough.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use frontdesk_actors::audio::{samples_per_frame, AudioFrame, FRAME_DURATION, ROOM_RATE};
+use frontdesk_actors::doubles::RoomEnd;
+use frontdesk_actors::provider::RoomEvent;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::clips::Clips;
+
+#[derive(Clone, Debug)]
+pub struct CallerConfig {
+    /// Hang up after the first reply that ends past this.
+    pub duration: Duration,
+    /// Give up waiting for a reply after this.
+    pub reply_timeout: Duration,
+    /// The agent's reply is over after this much agent silence.
+    pub quiet: Duration,
+    /// Think time before the next line.
+    pub pause: Duration,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CallerStats {
+    pub lines: u32,
+    pub replies: u32,
+    pub missed_replies: u32,
+    /// Caller frames the room did not take (its inbound queue was full).
+    pub refused_frames: u64,
+    pub max_lateness: Duration,
+    /// Ticks more than one frame late.
+    pub late_ticks: u64,
+    pub agent_frames: u64,
+}
+
+enum Phase {
+    Listening { started: Instant, heard: Option<Instant> },
+    Pausing { until: Instant },
+    Speaking { line: usize, pos: usize },
+}
+
+pub struct Caller {
+    end: RoomEnd,
+    clips: Arc<Clips>,
+    cfg: CallerConfig,
+    silence: Arc<[i16]>,
+    media_time: Duration,
+    pub stats: CallerStats,
+}
+
+impl Caller {
+    pub fn new(end: RoomEnd, clips: Arc<Clips>, cfg: CallerConfig) -> Self {
+        let silence: Arc<[i16]> = vec![0i16; samples_per_frame(ROOM_RATE)].into();
+        Self { end, clips, cfg, silence, media_time: Duration::ZERO, stats: CallerStats::default() }
+    }
+
+    /// Run the call from the caller's side until hang-up.
+    pub async fn run(mut self) -> CallerStats {
+        let begin = Instant::now();
+        let mut tick = tokio::time::interval(FRAME_DURATION);
+        // A late tick is caught up at once, like a jitter buffer, so the stream stays real-time.
+        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let mut phase = Phase::Listening { started: begin, heard: None };
+        let mut next_line = 0usize;
+        loop {
+            let due = tick.tick().await;
+            self.note_lateness(due);
+            let agent_spoke = self.drain_agent();
+            let now = Instant::now();
+            let samples = match &mut phase {
+                Phase::Speaking { line, pos } => {
+                    let frames = &self.clips.lines[*line].frames;
+                    let s = Arc::clone(&frames[*pos]);
+                    *pos += 1;
+                    if *pos >= frames.len() {
+                        phase = Phase::Listening { started: now, heard: None };
+                    }
+                    s
+                }
+                Phase::Listening { started, heard } => {
+                    if agent_spoke {
+                        *heard = Some(now);
+                    }
+                    if heard.is_some_and(|h| now - h >= self.cfg.quiet) {
+                        self.stats.replies += 1;
+                        phase = Phase::Pausing { until: now + self.cfg.pause };
+                    } else if heard.is_none() && now - *started >= self.cfg.reply_timeout {
+                        self.stats.missed_replies += 1;
+                        phase = Phase::Pausing { until: now + self.cfg.pause };
+                    }
+                    Arc::clone(&self.silence)
+                }
+                Phase::Pausing { until } => {
+                    if now >= *until {
+                        if now - begin >= self.cfg.duration {
+                            break;
+                        }
+                        self.stats.lines += 1;
+                        phase = Phase::Speaking { line: next_line % self.clips.lines.len(), pos: 0 };
+                        next_line += 1;
+                    }
+                    Arc::clone(&self.silence)
+                }
+            };
+            self.send(samples);
+        }
+        let _ = self.end.to_agent.send(RoomEvent::ParticipantLeft { identity: "caller".into() }).await;
+        self.stats
+    }
+
+    fn send(&mut self, samples: Arc<[i16]>) {
+        let frame = AudioFrame { samples, sample_rate: ROOM_RATE, timestamp: self.media_time };
+        self.media_time += FRAME_DURATION;
+        if self.end.to_agent.try_send(RoomEvent::CallerAudio(frame)).is_err() {
+            self.stats.refused_frames += 1;
+        }
+    }
+
+    /// Returns true if any agent audio arrived since the last tick.
+    fn drain_agent(&mut self) -> bool {
+        let mut any = false;
+        while self.end.from_agent.try_recv().is_ok() {
+            self.stats.agent_frames += 1;
+            any = true;
+        }
+        any
+    }
+
+    fn note_lateness(&mut self, due: Instant) {
+        let late = Instant::now().saturating_duration_since(due);
+        self.stats.max_lateness = self.stats.max_lateness.max(late);
+        if late > FRAME_DURATION {
+            self.stats.late_ticks += 1;
+        }
+    }
+}

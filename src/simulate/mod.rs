@@ -1,0 +1,201 @@
+//! `frontdesk simulate`: many concurrent calls, each a real call tree, against a simulated caller
+//! that speaks recorded lines in real time. Providers are the in-process doubles with configurable
+//! latency (the wire emulators replace them in a later step).
+
+pub mod caller;
+pub mod clips;
+pub mod report;
+pub mod sysstat;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use frontdesk_actors::call::{spawn_call, CallDeps, CallSpec, EndReason};
+use frontdesk_actors::doubles::*;
+use frontdesk_actors::store::Store;
+use frontdesk_actors::PipelineConfig;
+use tokio::task::JoinSet;
+
+use self::caller::{Caller, CallerConfig, CallerStats};
+use self::clips::Clips;
+use self::report::{secs, Collector, Report};
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct SimArgs {
+    /// Concurrent calls.
+    #[arg(long, default_value_t = 20)]
+    pub calls: usize,
+    /// How long each caller keeps talking (e.g. 30s, 2m).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Calls start spread over this period.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub ramp: Duration,
+    /// STT: finalize to final transcript.
+    #[arg(long, default_value_t = 150)]
+    pub stt_latency_ms: u32,
+    /// LLM time to first token.
+    #[arg(long, default_value_t = 350)]
+    pub llm_ttft_ms: u32,
+    /// LLM time between tokens.
+    #[arg(long, default_value_t = 20)]
+    pub llm_token_ms: u32,
+    /// TTS time to first audio.
+    #[arg(long, default_value_t = 120)]
+    pub tts_ttfb_ms: u32,
+    /// Jitter added to each provider latency, uniform in [0, jitter].
+    #[arg(long, default_value_t = 50)]
+    pub jitter_ms: u32,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+impl SimArgs {
+    fn providers(&self, clips: &Clips) -> (ScriptedStt, ScriptedLlm, ScriptedTts) {
+        let j = self.jitter_ms;
+        let stt = ScriptedStt::new(ScriptedSttConfig {
+            mode: TranscriptMode::Script(clips.texts()),
+            latency: Latency::ms(self.stt_latency_ms, j),
+            ..Default::default()
+        });
+        let llm = ScriptedLlm::new(ScriptedLlmConfig {
+            ttft: Latency::ms(self.llm_ttft_ms, j),
+            token_interval: Duration::from_millis(u64::from(self.llm_token_ms)),
+            ..Default::default()
+        });
+        // The room rate: synthesis at 48 kHz needs no resampling on the way out.
+        let tts = ScriptedTts::new(ScriptedTtsConfig { ttfb: Latency::ms(self.tts_ttfb_ms, j), sample_rate: frontdesk_actors::audio::ROOM_RATE, ..Default::default() });
+        (stt, llm, tts)
+    }
+
+    fn settings(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("calls".into(), self.calls.to_string()),
+            ("duration".into(), humantime::format_duration(self.duration).to_string()),
+            ("ramp".into(), humantime::format_duration(self.ramp).to_string()),
+            ("stt_latency_ms".into(), self.stt_latency_ms.to_string()),
+            ("llm_ttft_ms".into(), self.llm_ttft_ms.to_string()),
+            ("llm_token_ms".into(), self.llm_token_ms.to_string()),
+            ("tts_ttfb_ms".into(), self.tts_ttfb_ms.to_string()),
+            ("jitter_ms".into(), self.jitter_ms.to_string()),
+            ("providers".into(), "in-process doubles".into()),
+        ])
+    }
+}
+
+/// Run the simulation to the end on the current runtime and report.
+pub async fn run(args: SimArgs) -> anyhow::Result<Report> {
+    let sim = Sim::new(&args)?;
+    let baseline_rss = sysstat::rss().unwrap_or(0);
+    let cpu0 = sysstat::cpu_time().unwrap_or_default();
+    let wall0 = std::time::Instant::now();
+    let callers = sim.run_calls(&args).await;
+    let cpu = sysstat::cpu_time().unwrap_or_default().saturating_sub(cpu0);
+    Ok(sim.report(&args, &callers, wall0.elapsed(), cpu, baseline_rss))
+}
+
+/// What every call of a simulation shares.
+struct Sim {
+    clips: Arc<Clips>,
+    deps: CallDeps,
+    collector: Arc<Collector>,
+    caller: CallerConfig,
+}
+
+impl Sim {
+    fn new(args: &SimArgs) -> anyhow::Result<Self> {
+        let clips = Clips::load()?;
+        let (stt, llm, tts) = args.providers(&clips);
+        let collector = Arc::new(Collector::new()?);
+        let deps = CallDeps {
+            stt: Arc::new(stt),
+            llm: Arc::new(llm),
+            tts: Arc::new(tts),
+            store: Arc::new(MemoryStore::seeded()) as Arc<dyn Store>,
+            observer: Arc::clone(&collector) as _,
+        };
+        let caller = CallerConfig {
+            duration: args.duration,
+            reply_timeout: Duration::from_secs(15),
+            quiet: Duration::from_millis(500),
+            pause: Duration::from_millis(300),
+        };
+        Ok(Self { clips, deps, collector, caller })
+    }
+
+    async fn run_calls(&self, args: &SimArgs) -> Vec<CallerStats> {
+        let mut calls = JoinSet::new();
+        for i in 0..args.calls {
+            // Real callers' 20 ms frame clocks are unrelated: give each its own phase in the frame
+            // period, or a round ramp would make hundreds of calls tick at the same instant.
+            let phase = Duration::from_micros((i as u64 * 7_919) % 20_000);
+            let delay = args.ramp.mul_f64(i as f64 / args.calls.max(1) as f64) + phase;
+            let (deps, clips, cfg) = (self.deps.clone(), Arc::clone(&self.clips), self.caller.clone());
+            calls.spawn(async move {
+                tokio::time::sleep(delay).await;
+                one_call(i, deps, clips, cfg).await
+            });
+        }
+        let mut out = vec![];
+        while let Some(done) = calls.join_next().await {
+            match done {
+                Ok(Ok(stats)) => out.push(stats),
+                Ok(Err(e)) => tracing::error!(error = %e, "simulated call failed"),
+                Err(e) => tracing::error!(error = %e, "simulated call task failed"),
+            }
+        }
+        out
+    }
+
+    fn report(&self, args: &SimArgs, callers: &[CallerStats], wall: Duration, cpu: Duration, baseline_rss: u64) -> Report {
+        let mut report = Report { calls: args.calls, settings: args.settings(), ..Default::default() };
+        for s in callers {
+            add_caller(&mut report, s);
+        }
+        for o in self.collector.outcomes() {
+            report.add_outcome(&o);
+        }
+        report.stages = self.collector.stages();
+        finish(&mut report, args, wall, cpu, baseline_rss);
+        report
+    }
+}
+
+async fn one_call(i: usize, deps: CallDeps, clips: Arc<Clips>, cfg: CallerConfig) -> anyhow::Result<CallerStats> {
+    let (end, link) = LoopbackRoom::pair(32);
+    let spec = CallSpec { call_id: format!("sim-{i:05}"), room: format!("sim-room-{i:05}"), caller: format!("caller-{i:05}") };
+    let call = spawn_call(spec, PipelineConfig::default(), deps, link).await?;
+    let stats = Caller::new(end, clips, cfg).run().await;
+    match tokio::time::timeout(Duration::from_secs(30), call.wait()).await {
+        Ok(Some(o)) if o.reason == EndReason::CallerHungUp => {}
+        Ok(Some(o)) => tracing::warn!(call = i, reason = %o.reason, "call ended abnormally"),
+        Ok(None) => anyhow::bail!("call {i} ended without an outcome"),
+        Err(_) => anyhow::bail!("call {i} did not end within 30 s of hang-up"),
+    }
+    Ok(stats)
+}
+
+fn add_caller(r: &mut Report, s: &CallerStats) {
+    r.lines_spoken += u64::from(s.lines);
+    r.replies_heard += u64::from(s.replies);
+    r.missed_replies += u64::from(s.missed_replies);
+    r.caller_frames_refused += s.refused_frames;
+    r.caller_late_ticks += s.late_ticks;
+    r.caller_max_lateness_ms = r.caller_max_lateness_ms.max(s.max_lateness.as_secs_f64() * 1e3);
+}
+
+fn finish(r: &mut Report, args: &SimArgs, wall: Duration, cpu: Duration, baseline_rss: u64) {
+    let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let peak = sysstat::peak_rss().unwrap_or(0);
+    r.wall_seconds = secs(wall);
+    r.cpu_seconds = secs(cpu);
+    r.cpu_utilisation = if wall.is_zero() { 0.0 } else { secs(cpu) / secs(wall) };
+    let call_seconds = args.calls as f64 * secs(args.duration);
+    r.cpu_ms_per_call_second = if call_seconds > 0.0 { secs(cpu) * 1e3 / call_seconds } else { 0.0 };
+    r.peak_rss_mb = mb(peak);
+    r.baseline_rss_mb = mb(baseline_rss);
+    r.peak_rss_per_call_kb = peak as f64 / 1024.0 / args.calls.max(1) as f64;
+}

@@ -1,0 +1,176 @@
+//! Aggregation of simulated calls: per-stage latency percentiles, outcomes, drops, restarts, CPU
+//! and memory, printed as a table and serialised as JSON.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use frontdesk_actors::call::{CallObserver, CallOutcome, EndReason, TurnReport};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+pub const STAGES: [&str; 10] = [
+    "transcription_delay",
+    "end_of_turn_delay",
+    "llm_ttft",
+    "tts_ttfb",
+    "turn_latency",
+    "pipeline_overhead",
+    "  eot_lag",
+    "  reply_start_lag",
+    "  tts_start_lag",
+    "  playout_lag",
+];
+
+/// Collects turn reports and call outcomes from every call (cheap, non-blocking for long).
+pub struct Collector {
+    hist: Mutex<Vec<Histogram<u64>>>,
+    outcomes: Mutex<Vec<CallOutcome>>,
+}
+
+impl Collector {
+    pub fn new() -> anyhow::Result<Self> {
+        // Microseconds, up to 60 s, 3 significant digits.
+        let hist = (0..STAGES.len()).map(|_| Histogram::new_with_bounds(1, 60_000_000, 3)).collect::<Result<_, _>>()?;
+        Ok(Self { hist: Mutex::new(hist), outcomes: Mutex::new(vec![]) })
+    }
+
+    pub fn stages(&self) -> BTreeMap<String, StageStats> {
+        let hist = self.hist.lock().unwrap_or_else(|p| p.into_inner());
+        STAGES.iter().zip(hist.iter()).map(|(name, h)| (name.trim().to_string(), StageStats::of(h))).collect()
+    }
+
+    pub fn outcomes(&self) -> Vec<CallOutcome> {
+        self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl CallObserver for Collector {
+    fn turn_completed(&self, _call_id: &str, r: &TurnReport) {
+        let values = [
+            r.transcription_delay,
+            r.end_of_turn_delay,
+            r.llm_ttft,
+            r.tts_ttfb,
+            r.turn_latency,
+            r.pipeline_overhead,
+            r.eot_lag,
+            r.reply_start_lag,
+            r.tts_start_lag,
+            r.playout_lag,
+        ];
+        let mut hist = self.hist.lock().unwrap_or_else(|p| p.into_inner());
+        for (h, v) in hist.iter_mut().zip(values) {
+            if let Some(d) = v {
+                h.saturating_record((d.as_micros() as u64).max(1));
+            }
+        }
+    }
+
+    fn call_ended(&self, outcome: &CallOutcome) {
+        self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).push(outcome.clone());
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StageStats {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl StageStats {
+    fn of(h: &Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1e3;
+        Self {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p95_ms: ms(h.value_at_quantile(0.95)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    pub calls: usize,
+    pub completed: usize,
+    pub end_reasons: BTreeMap<String, usize>,
+    pub turns: u64,
+    pub lines_spoken: u64,
+    pub replies_heard: u64,
+    pub missed_replies: u64,
+    pub barge_ins: u64,
+    pub stages: BTreeMap<String, StageStats>,
+    /// Overflow drops per edge over all calls.
+    pub edge_drops: BTreeMap<String, u64>,
+    /// Items discarded by barge-in flushes.
+    pub flushed: u64,
+    pub caller_frames_refused: u64,
+    pub restarts: u64,
+    pub records_dropped: u64,
+    pub wall_seconds: f64,
+    pub cpu_seconds: f64,
+    /// CPU per second of call audio, per call.
+    pub cpu_ms_per_call_second: f64,
+    pub cpu_utilisation: f64,
+    pub peak_rss_mb: f64,
+    pub baseline_rss_mb: f64,
+    pub peak_rss_per_call_kb: f64,
+    pub caller_max_lateness_ms: f64,
+    pub caller_late_ticks: u64,
+    pub settings: BTreeMap<String, String>,
+}
+
+impl Report {
+    pub fn add_outcome(&mut self, o: &CallOutcome) {
+        *self.end_reasons.entry(o.reason.label().to_string()).or_default() += 1;
+        if o.reason == EndReason::CallerHungUp {
+            self.completed += 1;
+        }
+        self.turns += u64::from(o.turns);
+        self.barge_ins += u64::from(o.barge_ins);
+        self.restarts += o.restarts.values().map(|&n| u64::from(n)).sum::<u64>();
+        self.records_dropped += o.records_dropped;
+        for (edge, s) in &o.edges {
+            *self.edge_drops.entry(edge.to_string()).or_default() += s.overflow;
+            self.flushed += s.flushed;
+        }
+    }
+
+    pub fn all_calls_completed(&self) -> bool {
+        self.completed == self.calls
+    }
+
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        t.push_str(&format!("\n{:<22}{:>8}{:>10}{:>10}{:>10}{:>10}\n", "stage (ms)", "count", "p50", "p95", "p99", "max"));
+        for name in STAGES {
+            if let Some(s) = self.stages.get(name.trim()) {
+                t.push_str(&format!("{name:<22}{:>8}{:>10.2}{:>10.2}{:>10.2}{:>10.2}\n", s.count, s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms));
+            }
+        }
+        t.push_str(&format!(
+            "\ncalls {} completed {} | turns {} replies {} missed {} barge-ins {}\n",
+            self.calls, self.completed, self.turns, self.replies_heard, self.missed_replies, self.barge_ins
+        ));
+        t.push_str(&format!("end reasons {:?}\n", self.end_reasons));
+        t.push_str(&format!(
+            "drops {:?} flushed {} refused caller frames {} | restarts {} | records dropped {}\n",
+            self.edge_drops, self.flushed, self.caller_frames_refused, self.restarts, self.records_dropped
+        ));
+        t.push_str(&format!(
+            "wall {:.1}s cpu {:.1}s ({:.0}% of one core, {:.3} ms CPU per call-second) | peak RSS {:.1} MB ({:.0} KB/call, baseline {:.1} MB)\n",
+            self.wall_seconds, self.cpu_seconds, self.cpu_utilisation * 100.0, self.cpu_ms_per_call_second, self.peak_rss_mb, self.peak_rss_per_call_kb, self.baseline_rss_mb
+        ));
+        t.push_str(&format!("caller pacing: max lateness {:.1} ms, {} ticks late by more than a frame\n", self.caller_max_lateness_ms, self.caller_late_ticks));
+        t
+    }
+}
+
+pub fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}

@@ -1,0 +1,43 @@
+//! Process CPU time and peak resident memory, read from /proc (Linux).
+
+use std::time::Duration;
+
+/// Clock ticks per second of /proc/self/stat times (USER_HZ is 100 on every Linux we run on).
+const USER_HZ: f64 = 100.0;
+
+/// User + system CPU time of this process so far.
+pub fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_secs_f64((utime + stime) / USER_HZ))
+}
+
+/// Peak resident set size in bytes (VmHWM).
+pub fn peak_rss() -> Option<u64> {
+    status_kb("VmHWM:").map(|kb| kb * 1024)
+}
+
+/// Current resident set size in bytes (VmRSS).
+pub fn rss() -> Option<u64> {
+    status_kb("VmRSS:").map(|kb| kb * 1024)
+}
+
+fn status_kb(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_own_process() {
+        assert!(super::peak_rss().is_some_and(|b| b > 1024 * 1024));
+        assert!(super::rss().is_some());
+        assert!(super::cpu_time().is_some());
+    }
+}
