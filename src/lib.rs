@@ -1,5 +1,6 @@
 //! Frontdesk, the service: CLI, simulation, telemetry. The call tree itself lives in
 //! `frontdesk-actors`; this crate implements its seams and runs it.
 
+pub mod config;
 pub mod simulate;
 pub mod telemetry;

@@ -33,9 +33,15 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init_logs(&cli.log_level, cli.log_format);
     match cli.command {
-        Command::Simulate { args, metrics_out } => {
+        Command::Simulate {
+            mut args,
+            metrics_out,
+        } => {
+            args.pipeline = frontdesk::config::AppConfig::embedded()?.pipeline;
             let prometheus = telemetry::init_metrics()?;
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             let report = runtime.block_on(simulate::run(args.clone()))?;
             print!("{}", report.table());
             if let Some(path) = &args.report {
@@ -46,7 +52,11 @@ fn main() -> anyhow::Result<()> {
                 std::fs::write(&path, prometheus.render())?;
             }
             if !report.all_calls_completed() {
-                anyhow::bail!("{} of {} calls did not complete", report.calls - report.completed, report.calls);
+                anyhow::bail!(
+                    "{} of {} calls did not complete",
+                    report.calls - report.completed,
+                    report.calls
+                );
             }
             Ok(())
         }

@@ -260,3 +260,86 @@ async fn run(store: &dyn Store, call: &ToolCall) -> Result<ToolOutcome, ToolOutc
         other => ToolOutcome::error(ToolStatus::UnknownTool, format!("unknown tool {other:?}")),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doubles::MemoryStore;
+
+    fn call(name: &str, args: &str) -> ToolCall {
+        ToolCall {
+            id: "c1".into(),
+            name: name.into(),
+            arguments: args.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn invalid_arguments_are_a_readable_result() {
+        let store = MemoryStore::seeded();
+        for (name, args) in [
+            (
+                "list_free_slots",
+                r#"{"doctor_id": "one", "date": "2026-11-24"}"#,
+            ),
+            (
+                "list_free_slots",
+                r#"{"doctor_id": 1, "date": "24/11/2026"}"#,
+            ),
+            ("book_appointment", r#"{"patient_id": 1}"#),
+            ("find_patient", r#"{"name": "Emma"}"#),
+            ("list_doctors", "not json"),
+            ("list_doctors", r#"{"specialty": "cardiology", "extra": 1}"#),
+        ] {
+            let out = execute(&store, &call(name, args)).await;
+            assert_eq!(
+                out.status,
+                ToolStatus::InvalidArguments,
+                "{name} {args}: {out:?}"
+            );
+            let v: Value = serde_json::from_str(&out.content).unwrap();
+            assert!(v["error"].is_string());
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_tool_and_domain_errors() {
+        let store = MemoryStore::seeded();
+        let out = execute(&store, &call("drop_tables", "{}")).await;
+        assert_eq!(out.status, ToolStatus::UnknownTool);
+        let out = execute(
+            &store,
+            &call("cancel_appointment", r#"{"appointment_id": 999999}"#),
+        )
+        .await;
+        assert_eq!(out.status, ToolStatus::Rejected, "{out:?}");
+        let out = execute(
+            &store,
+            &call(
+                "find_patient",
+                r#"{"name": "x'; DROP TABLE patients; --", "date_of_birth": "1980-01-01"}"#,
+            ),
+        )
+        .await;
+        assert_eq!(out.status, ToolStatus::Ok);
+        assert_eq!(out.content, r#"{"result":[]}"#);
+    }
+
+    #[tokio::test]
+    async fn outage_reads_as_unavailable() {
+        let store = MemoryStore::seeded();
+        store.set_available(false);
+        let out = execute(&store, &call("list_doctors", "{}")).await;
+        assert_eq!(out, ToolOutcome::unavailable());
+        store.set_available(true);
+        let out = execute(&store, &call("list_doctors", r#"{"specialty": "cardio"}"#)).await;
+        assert_eq!(out.status, ToolStatus::Ok);
+        assert!(out.content.contains("Cardiology"), "{}", out.content);
+    }
+
+    #[test]
+    fn every_spec_is_named_in_tool_names() {
+        let names: Vec<String> = tool_specs().into_iter().map(|s| s.name).collect();
+        assert_eq!(names, TOOL_NAMES);
+    }
+}

@@ -38,9 +38,17 @@ pub struct CallerStats {
 }
 
 enum Phase {
-    Listening { started: Instant, heard: Option<Instant> },
-    Pausing { until: Instant },
-    Speaking { line: usize, pos: usize },
+    Listening {
+        started: Instant,
+        heard: Option<Instant>,
+    },
+    Pausing {
+        until: Instant,
+    },
+    Speaking {
+        line: usize,
+        pos: usize,
+    },
 }
 
 pub struct Caller {
@@ -55,7 +63,14 @@ pub struct Caller {
 impl Caller {
     pub fn new(end: RoomEnd, clips: Arc<Clips>, cfg: CallerConfig) -> Self {
         let silence: Arc<[i16]> = vec![0i16; samples_per_frame(ROOM_RATE)].into();
-        Self { end, clips, cfg, silence, media_time: Duration::ZERO, stats: CallerStats::default() }
+        Self {
+            end,
+            clips,
+            cfg,
+            silence,
+            media_time: Duration::ZERO,
+            stats: CallerStats::default(),
+        }
     }
 
     /// Run the call from the caller's side until hang-up.
@@ -64,7 +79,10 @@ impl Caller {
         let mut tick = tokio::time::interval(FRAME_DURATION);
         // A late tick is caught up at once, like a jitter buffer, so the stream stays real-time.
         tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
-        let mut phase = Phase::Listening { started: begin, heard: None };
+        let mut phase = Phase::Listening {
+            started: begin,
+            heard: None,
+        };
         let mut next_line = 0usize;
         loop {
             let due = tick.tick().await;
@@ -77,7 +95,10 @@ impl Caller {
                     let s = Arc::clone(&frames[*pos]);
                     *pos += 1;
                     if *pos >= frames.len() {
-                        phase = Phase::Listening { started: now, heard: None };
+                        phase = Phase::Listening {
+                            started: now,
+                            heard: None,
+                        };
                     }
                     s
                 }
@@ -87,10 +108,14 @@ impl Caller {
                     }
                     if heard.is_some_and(|h| now - h >= self.cfg.quiet) {
                         self.stats.replies += 1;
-                        phase = Phase::Pausing { until: now + self.cfg.pause };
+                        phase = Phase::Pausing {
+                            until: now + self.cfg.pause,
+                        };
                     } else if heard.is_none() && now - *started >= self.cfg.reply_timeout {
                         self.stats.missed_replies += 1;
-                        phase = Phase::Pausing { until: now + self.cfg.pause };
+                        phase = Phase::Pausing {
+                            until: now + self.cfg.pause,
+                        };
                     }
                     Arc::clone(&self.silence)
                 }
@@ -100,7 +125,10 @@ impl Caller {
                             break;
                         }
                         self.stats.lines += 1;
-                        phase = Phase::Speaking { line: next_line % self.clips.lines.len(), pos: 0 };
+                        phase = Phase::Speaking {
+                            line: next_line % self.clips.lines.len(),
+                            pos: 0,
+                        };
                         next_line += 1;
                     }
                     Arc::clone(&self.silence)
@@ -108,14 +136,29 @@ impl Caller {
             };
             self.send(samples);
         }
-        let _ = self.end.to_agent.send(RoomEvent::ParticipantLeft { identity: "caller".into() }).await;
+        let _ = self
+            .end
+            .to_agent
+            .send(RoomEvent::ParticipantLeft {
+                identity: "caller".into(),
+            })
+            .await;
         self.stats
     }
 
     fn send(&mut self, samples: Arc<[i16]>) {
-        let frame = AudioFrame { samples, sample_rate: ROOM_RATE, timestamp: self.media_time };
+        let frame = AudioFrame {
+            samples,
+            sample_rate: ROOM_RATE,
+            timestamp: self.media_time,
+        };
         self.media_time += FRAME_DURATION;
-        if self.end.to_agent.try_send(RoomEvent::CallerAudio(frame)).is_err() {
+        if self
+            .end
+            .to_agent
+            .try_send(RoomEvent::CallerAudio(frame))
+            .is_err()
+        {
             self.stats.refused_frames += 1;
         }
     }

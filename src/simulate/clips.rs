@@ -32,12 +32,24 @@ pub struct Clips {
 impl Clips {
     pub fn load() -> anyhow::Result<Arc<Self>> {
         let texts: Vec<&str> = LINES.lines().filter(|l| !l.trim().is_empty()).collect();
-        anyhow::ensure!(texts.len() == WAVS.len(), "lines.txt has {} lines for {} clips", texts.len(), WAVS.len());
+        anyhow::ensure!(
+            texts.len() == WAVS.len(),
+            "lines.txt has {} lines for {} clips",
+            texts.len(),
+            WAVS.len()
+        );
         let lines = texts
             .iter()
             .zip(WAVS)
             .enumerate()
-            .map(|(i, (text, wav))| decode(wav).with_context(|| format!("clip {}", i + 1)).map(|frames| Clip { text: text.to_string(), frames }))
+            .map(|(i, (text, wav))| {
+                decode(wav)
+                    .with_context(|| format!("clip {}", i + 1))
+                    .map(|frames| Clip {
+                        text: text.to_string(),
+                        frames,
+                    })
+            })
             .collect::<anyhow::Result<_>>()?;
         Ok(Arc::new(Self { lines }))
     }
@@ -50,7 +62,10 @@ impl Clips {
 fn decode(wav: &[u8]) -> anyhow::Result<Vec<Arc<[i16]>>> {
     let mut reader = hound::WavReader::new(std::io::Cursor::new(wav))?;
     let spec = reader.spec();
-    anyhow::ensure!(spec.channels == 1 && spec.bits_per_sample == 16, "expected mono s16, got {spec:?}");
+    anyhow::ensure!(
+        spec.channels == 1 && spec.bits_per_sample == 16,
+        "expected mono s16, got {spec:?}"
+    );
     let samples: Vec<i16> = reader.samples::<i16>().collect::<Result<_, _>>()?;
     let mut resampler = Resampler::new(spec.sample_rate, ROOM_RATE)?;
     let mut out: Vec<AudioFrame> = Vec::new();

@@ -51,6 +51,9 @@ pub struct SimArgs {
     /// Write the report as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Pipeline configuration (turn-taking, VAD, edges, budgets).
+    #[arg(skip)]
+    pub pipeline: PipelineConfig,
 }
 
 impl SimArgs {
@@ -67,15 +70,25 @@ impl SimArgs {
             ..Default::default()
         });
         // The room rate: synthesis at 48 kHz needs no resampling on the way out.
-        let tts = ScriptedTts::new(ScriptedTtsConfig { ttfb: Latency::ms(self.tts_ttfb_ms, j), sample_rate: frontdesk_actors::audio::ROOM_RATE, ..Default::default() });
+        let tts = ScriptedTts::new(ScriptedTtsConfig {
+            ttfb: Latency::ms(self.tts_ttfb_ms, j),
+            sample_rate: frontdesk_actors::audio::ROOM_RATE,
+            ..Default::default()
+        });
         (stt, llm, tts)
     }
 
     fn settings(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("calls".into(), self.calls.to_string()),
-            ("duration".into(), humantime::format_duration(self.duration).to_string()),
-            ("ramp".into(), humantime::format_duration(self.ramp).to_string()),
+            (
+                "duration".into(),
+                humantime::format_duration(self.duration).to_string(),
+            ),
+            (
+                "ramp".into(),
+                humantime::format_duration(self.ramp).to_string(),
+            ),
             ("stt_latency_ms".into(), self.stt_latency_ms.to_string()),
             ("llm_ttft_ms".into(), self.llm_ttft_ms.to_string()),
             ("llm_token_ms".into(), self.llm_token_ms.to_string()),
@@ -123,7 +136,12 @@ impl Sim {
             quiet: Duration::from_millis(500),
             pause: Duration::from_millis(300),
         };
-        Ok(Self { clips, deps, collector, caller })
+        Ok(Self {
+            clips,
+            deps,
+            collector,
+            caller,
+        })
     }
 
     async fn run_calls(&self, args: &SimArgs) -> Vec<CallerStats> {
@@ -133,10 +151,15 @@ impl Sim {
             // period, or a round ramp would make hundreds of calls tick at the same instant.
             let phase = Duration::from_micros((i as u64 * 7_919) % 20_000);
             let delay = args.ramp.mul_f64(i as f64 / args.calls.max(1) as f64) + phase;
-            let (deps, clips, cfg) = (self.deps.clone(), Arc::clone(&self.clips), self.caller.clone());
+            let (deps, clips, cfg) = (
+                self.deps.clone(),
+                Arc::clone(&self.clips),
+                self.caller.clone(),
+            );
+            let pipeline = args.pipeline.clone();
             calls.spawn(async move {
                 tokio::time::sleep(delay).await;
-                one_call(i, deps, clips, cfg).await
+                one_call(i, deps, clips, cfg, pipeline).await
             });
         }
         let mut out = vec![];
@@ -150,8 +173,19 @@ impl Sim {
         out
     }
 
-    fn report(&self, args: &SimArgs, callers: &[CallerStats], wall: Duration, cpu: Duration, baseline_rss: u64) -> Report {
-        let mut report = Report { calls: args.calls, settings: args.settings(), ..Default::default() };
+    fn report(
+        &self,
+        args: &SimArgs,
+        callers: &[CallerStats],
+        wall: Duration,
+        cpu: Duration,
+        baseline_rss: u64,
+    ) -> Report {
+        let mut report = Report {
+            calls: args.calls,
+            settings: args.settings(),
+            ..Default::default()
+        };
         for s in callers {
             add_caller(&mut report, s);
         }
@@ -164,10 +198,20 @@ impl Sim {
     }
 }
 
-async fn one_call(i: usize, deps: CallDeps, clips: Arc<Clips>, cfg: CallerConfig) -> anyhow::Result<CallerStats> {
+async fn one_call(
+    i: usize,
+    deps: CallDeps,
+    clips: Arc<Clips>,
+    cfg: CallerConfig,
+    pipeline: PipelineConfig,
+) -> anyhow::Result<CallerStats> {
     let (end, link) = LoopbackRoom::pair(32);
-    let spec = CallSpec { call_id: format!("sim-{i:05}"), room: format!("sim-room-{i:05}"), caller: format!("caller-{i:05}") };
-    let call = spawn_call(spec, PipelineConfig::default(), deps, link).await?;
+    let spec = CallSpec {
+        call_id: format!("sim-{i:05}"),
+        room: format!("sim-room-{i:05}"),
+        caller: format!("caller-{i:05}"),
+    };
+    let call = spawn_call(spec, pipeline, deps, link).await?;
     let stats = Caller::new(end, clips, cfg).run().await;
     match tokio::time::timeout(Duration::from_secs(30), call.wait()).await {
         Ok(Some(o)) if o.reason == EndReason::CallerHungUp => {}
@@ -184,7 +228,9 @@ fn add_caller(r: &mut Report, s: &CallerStats) {
     r.missed_replies += u64::from(s.missed_replies);
     r.caller_frames_refused += s.refused_frames;
     r.caller_late_ticks += s.late_ticks;
-    r.caller_max_lateness_ms = r.caller_max_lateness_ms.max(s.max_lateness.as_secs_f64() * 1e3);
+    r.caller_max_lateness_ms = r
+        .caller_max_lateness_ms
+        .max(s.max_lateness.as_secs_f64() * 1e3);
 }
 
 fn finish(r: &mut Report, args: &SimArgs, wall: Duration, cpu: Duration, baseline_rss: u64) {
@@ -192,9 +238,17 @@ fn finish(r: &mut Report, args: &SimArgs, wall: Duration, cpu: Duration, baselin
     let peak = sysstat::peak_rss().unwrap_or(0);
     r.wall_seconds = secs(wall);
     r.cpu_seconds = secs(cpu);
-    r.cpu_utilisation = if wall.is_zero() { 0.0 } else { secs(cpu) / secs(wall) };
+    r.cpu_utilisation = if wall.is_zero() {
+        0.0
+    } else {
+        secs(cpu) / secs(wall)
+    };
     let call_seconds = args.calls as f64 * secs(args.duration);
-    r.cpu_ms_per_call_second = if call_seconds > 0.0 { secs(cpu) * 1e3 / call_seconds } else { 0.0 };
+    r.cpu_ms_per_call_second = if call_seconds > 0.0 {
+        secs(cpu) * 1e3 / call_seconds
+    } else {
+        0.0
+    };
     r.peak_rss_mb = mb(peak);
     r.baseline_rss_mb = mb(baseline_rss);
     r.peak_rss_per_call_kb = peak as f64 / 1024.0 / args.calls.max(1) as f64;

@@ -31,17 +31,29 @@ pub struct Collector {
 impl Collector {
     pub fn new() -> anyhow::Result<Self> {
         // Microseconds, up to 60 s, 3 significant digits.
-        let hist = (0..STAGES.len()).map(|_| Histogram::new_with_bounds(1, 60_000_000, 3)).collect::<Result<_, _>>()?;
-        Ok(Self { hist: Mutex::new(hist), outcomes: Mutex::new(vec![]) })
+        let hist = (0..STAGES.len())
+            .map(|_| Histogram::new_with_bounds(1, 60_000_000, 3))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            hist: Mutex::new(hist),
+            outcomes: Mutex::new(vec![]),
+        })
     }
 
     pub fn stages(&self) -> BTreeMap<String, StageStats> {
         let hist = self.hist.lock().unwrap_or_else(|p| p.into_inner());
-        STAGES.iter().zip(hist.iter()).map(|(name, h)| (name.trim().to_string(), StageStats::of(h))).collect()
+        STAGES
+            .iter()
+            .zip(hist.iter())
+            .map(|(name, h)| (name.trim().to_string(), StageStats::of(h)))
+            .collect()
     }
 
     pub fn outcomes(&self) -> Vec<CallOutcome> {
-        self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -68,7 +80,10 @@ impl CallObserver for Collector {
     }
 
     fn call_ended(&self, outcome: &CallOutcome) {
-        self.outcomes.lock().unwrap_or_else(|p| p.into_inner()).push(outcome.clone());
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(outcome.clone());
     }
 }
 
@@ -127,7 +142,10 @@ pub struct Report {
 
 impl Report {
     pub fn add_outcome(&mut self, o: &CallOutcome) {
-        *self.end_reasons.entry(o.reason.label().to_string()).or_default() += 1;
+        *self
+            .end_reasons
+            .entry(o.reason.label().to_string())
+            .or_default() += 1;
         if o.reason == EndReason::CallerHungUp {
             self.completed += 1;
         }
@@ -147,26 +165,44 @@ impl Report {
 
     pub fn table(&self) -> String {
         let mut t = String::new();
-        t.push_str(&format!("\n{:<22}{:>8}{:>10}{:>10}{:>10}{:>10}\n", "stage (ms)", "count", "p50", "p95", "p99", "max"));
+        t.push_str(&format!(
+            "\n{:<22}{:>8}{:>10}{:>10}{:>10}{:>10}\n",
+            "stage (ms)", "count", "p50", "p95", "p99", "max"
+        ));
         for name in STAGES {
             if let Some(s) = self.stages.get(name.trim()) {
-                t.push_str(&format!("{name:<22}{:>8}{:>10.2}{:>10.2}{:>10.2}{:>10.2}\n", s.count, s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms));
+                t.push_str(&format!(
+                    "{name:<22}{:>8}{:>10.2}{:>10.2}{:>10.2}{:>10.2}\n",
+                    s.count, s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms
+                ));
             }
         }
         t.push_str(&format!(
             "\ncalls {} completed {} | turns {} replies {} missed {} barge-ins {}\n",
-            self.calls, self.completed, self.turns, self.replies_heard, self.missed_replies, self.barge_ins
+            self.calls,
+            self.completed,
+            self.turns,
+            self.replies_heard,
+            self.missed_replies,
+            self.barge_ins
         ));
         t.push_str(&format!("end reasons {:?}\n", self.end_reasons));
         t.push_str(&format!(
             "drops {:?} flushed {} refused caller frames {} | restarts {} | records dropped {}\n",
-            self.edge_drops, self.flushed, self.caller_frames_refused, self.restarts, self.records_dropped
+            self.edge_drops,
+            self.flushed,
+            self.caller_frames_refused,
+            self.restarts,
+            self.records_dropped
         ));
         t.push_str(&format!(
             "wall {:.1}s cpu {:.1}s ({:.0}% of one core, {:.3} ms CPU per call-second) | peak RSS {:.1} MB ({:.0} KB/call, baseline {:.1} MB)\n",
             self.wall_seconds, self.cpu_seconds, self.cpu_utilisation * 100.0, self.cpu_ms_per_call_second, self.peak_rss_mb, self.peak_rss_per_call_kb, self.baseline_rss_mb
         ));
-        t.push_str(&format!("caller pacing: max lateness {:.1} ms, {} ticks late by more than a frame\n", self.caller_max_lateness_ms, self.caller_late_ticks));
+        t.push_str(&format!(
+            "caller pacing: max lateness {:.1} ms, {} ticks late by more than a frame\n",
+            self.caller_max_lateness_ms, self.caller_late_ticks
+        ));
         t
     }
 }

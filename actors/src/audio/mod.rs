@@ -94,6 +94,8 @@ pub enum AudioError {
     Resampler(String),
     #[error("vad rejected the frame")]
     Vad,
+    #[error("invalid audio configuration: {0}")]
+    Config(String),
 }
 
 impl AudioError {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::{sleep_until, Instant};
+use tracing::Instrument;
 
 use super::dialogue::DialogueMsg;
 use super::pump::{spawn_pump, TaskGuard};
@@ -54,12 +55,12 @@ impl Actor for RoomActor {
             _ingress: spawn_pump(
                 &myself,
                 RoomMsg::PumpExited,
-                ingress(Arc::clone(&self.shared), events),
+                ingress(Arc::clone(&self.shared), events).instrument(self.shared.span.clone()),
             ),
             _egress: spawn_pump(
                 &myself,
                 RoomMsg::PumpExited,
-                egress(Arc::clone(&self.shared), output),
+                egress(Arc::clone(&self.shared), output).instrument(self.shared.span.clone()),
             ),
         })
     }

@@ -54,6 +54,8 @@ pub struct Counters {
 
 pub struct CallShared {
     pub spec: CallSpec,
+    /// Parent span of everything the call does.
+    pub span: tracing::Span,
     pub counters: Counters,
     pub cfg: PipelineConfig,
     pub deps: CallDeps,
@@ -95,6 +97,7 @@ impl CallShared {
             outbox: Mutex::new(Outbox::new(spec.call_id.clone())),
             routes: RwLock::new(Routes::default()),
             counters: Counters::default(),
+            span: tracing::info_span!("call", call_id = %spec.call_id, room = %spec.room),
             spec,
             cfg,
             deps,

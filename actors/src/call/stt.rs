@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::dialogue::DialogueMsg;
 use super::pump::{spawn_pump, TaskGuard};
@@ -61,7 +62,11 @@ impl Actor for SttActor {
         Ok(SttState {
             control,
             drained: None,
-            _pump: spawn_pump(&myself, SttMsg::PumpExited, pump),
+            _pump: spawn_pump(
+                &myself,
+                SttMsg::PumpExited,
+                pump.instrument(self.shared.span.clone()),
+            ),
         })
     }
 

@@ -45,6 +45,8 @@ pub enum SupervisorMsg {
     Respawn(ChildKind),
     /// Restart counts and edge levels now (tests, diagnostics).
     Snapshot(RpcReplyPort<CallSnapshot>),
+    /// Diagnostics and fault drills: kill a child as if it had crashed.
+    KillChild(ChildKind),
 }
 
 pub struct CallSupervisor;
@@ -53,6 +55,8 @@ pub struct CallSupervisor;
 #[derive(Clone, Debug)]
 pub struct CallSnapshot {
     pub restarts: BTreeMap<ChildKind, u32>,
+    /// Children running now.
+    pub alive: std::collections::BTreeSet<ChildKind>,
     /// Per edge: (queued now, capacity, stats).
     pub edges: BTreeMap<&'static str, (usize, usize, EdgeStats)>,
 }
@@ -144,6 +148,11 @@ impl Actor for CallSupervisor {
             }
             SupervisorMsg::Snapshot(reply) => {
                 let _ = reply.send(state.snapshot());
+            }
+            SupervisorMsg::KillChild(kind) => {
+                if let Some(cell) = state.slot(kind).cell.as_ref() {
+                    cell.kill();
+                }
             }
         }
         Ok(())
@@ -356,6 +365,12 @@ impl SupervisorState {
         let s = &self.shared;
         CallSnapshot {
             restarts: self.restarts(),
+            alive: self
+                .slots
+                .iter()
+                .filter(|(_, s)| s.cell.is_some())
+                .map(|(k, _)| *k)
+                .collect(),
             edges: BTreeMap::from([
                 level(&s.room_to_vad),
                 level(&s.vad_to_stt),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::pump::{spawn_pump, TaskGuard};
 use super::room::AgentOut;
@@ -158,7 +159,7 @@ impl TtsActor {
         let pump = spawn_pump(
             myself,
             move |result| TtsMsg::PumpExited { reply_id, result },
-            pump(shared, reply_id, events),
+            pump(shared, reply_id, events).instrument(self.shared.span.clone()),
         );
         Ok(Current {
             reply_id,

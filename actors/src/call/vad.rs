@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tracing::Instrument;
 
 use super::dialogue::DialogueMsg;
 use super::pump::{spawn_pump, TaskGuard};
@@ -40,7 +41,7 @@ impl Actor for VadActor {
             _pump: spawn_pump(
                 &myself,
                 VadMsg::PumpExited,
-                run(Arc::clone(&self.shared), detector),
+                run(Arc::clone(&self.shared), detector).instrument(self.shared.span.clone()),
             ),
         })
     }

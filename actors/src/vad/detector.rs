@@ -39,12 +39,9 @@ pub struct VadDetector {
 }
 
 impl VadDetector {
-    /// Fails with [`AudioError::Vad`] if `cfg` does not validate.
+    /// Fails with [`AudioError::Config`] if `cfg` does not validate.
     pub fn new(cfg: &VadConfig) -> Result<Self, AudioError> {
-        if let Err(reason) = cfg.validate() {
-            tracing::warn!(%reason, "invalid VAD configuration");
-            return Err(AudioError::Vad);
-        }
+        cfg.validate().map_err(AudioError::Config)?;
         let ring_cap = (cfg.preroll_frames() + cfg.min_speech_frames()) as usize;
         Ok(Self {
             vad: SendVad::new(cfg.aggressiveness),
@@ -363,7 +360,7 @@ mod tests {
             aggressiveness: 9,
             ..VadConfig::default()
         };
-        assert!(matches!(VadDetector::new(&cfg), Err(AudioError::Vad)));
+        assert!(matches!(VadDetector::new(&cfg), Err(AudioError::Config(_))));
         fn assert_send<T: Send>() {}
         assert_send::<VadDetector>();
     }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use self::reply::{CancelFlag, Reply};
 use self::turn::{Commit, TurnDetector};
@@ -215,6 +216,7 @@ impl DialogueActor {
             chat.begin_reply(reply_id);
         }
         let cancel = Arc::new(CancelFlag::default());
+        let span = tracing::info_span!(parent: &self.shared.span, "turn", turn = state.turn_index, reply_id);
         let task = Reply {
             shared: Arc::clone(&self.shared),
             reply_id,
@@ -226,7 +228,7 @@ impl DialogueActor {
             reply_id,
             cancel,
             transcript: commit.transcript,
-            _task: Some(TaskGuard::spawn(task.run())),
+            _task: Some(TaskGuard::spawn(task.run().instrument(span))),
         });
     }
 

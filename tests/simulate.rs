@@ -1,0 +1,52 @@
+//! The simulation end to end (a few calls, paused time so it runs in well under a second of wall
+//! time): every call completes, every stage is measured, nothing is dropped.
+
+use std::time::Duration;
+
+use frontdesk::simulate::{self, SimArgs};
+
+fn args(calls: usize) -> SimArgs {
+    SimArgs {
+        calls,
+        duration: Duration::from_secs(12),
+        ramp: Duration::from_secs(1),
+        stt_latency_ms: 150,
+        llm_ttft_ms: 300,
+        llm_token_ms: 20,
+        tts_ttfb_ms: 120,
+        jitter_ms: 40,
+        report: None,
+        pipeline: Default::default(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn small_simulation_completes_every_call_and_measures_every_stage() -> anyhow::Result<()> {
+    let report = simulate::run(args(4)).await?;
+    assert_eq!(report.calls, 4);
+    assert!(report.all_calls_completed(), "{:?}", report.end_reasons);
+    assert!(report.turns >= 4, "only {} turns", report.turns);
+    assert_eq!(report.missed_replies, 0);
+    for stage in [
+        "transcription_delay",
+        "end_of_turn_delay",
+        "llm_ttft",
+        "tts_ttfb",
+        "turn_latency",
+        "pipeline_overhead",
+    ] {
+        let s = &report.stages[stage];
+        assert!(s.count >= report.turns.min(4), "{stage}: {s:?}");
+    }
+    // Voice to voice includes at least the configured endpointing and the provider latencies.
+    assert!(report.stages["turn_latency"].p50_ms > 600.0);
+    assert!(
+        report.edge_drops.values().all(|&d| d == 0),
+        "{:?}",
+        report.edge_drops
+    );
+    let json = serde_json::to_value(&report)?;
+    assert!(json["stages"]["turn_latency"]["p99_ms"].is_number());
+    assert!(report.table().contains("turn_latency"));
+    Ok(())
+}
