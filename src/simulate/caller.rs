@@ -89,51 +89,20 @@ impl Caller {
             self.note_lateness(due);
             let agent_spoke = self.drain_agent();
             let now = Instant::now();
-            let samples = match &mut phase {
-                Phase::Speaking { line, pos } => {
-                    let frames = &self.clips.lines[*line].frames;
-                    let s = Arc::clone(&frames[*pos]);
-                    *pos += 1;
-                    if *pos >= frames.len() {
-                        phase = Phase::Listening {
-                            started: now,
-                            heard: None,
-                        };
+            if let Phase::Pausing { until } = phase {
+                if now >= until {
+                    if now - begin >= self.cfg.duration {
+                        break;
                     }
-                    s
+                    self.stats.lines += 1;
+                    phase = Phase::Speaking {
+                        line: next_line % self.clips.lines.len(),
+                        pos: 0,
+                    };
+                    next_line += 1;
                 }
-                Phase::Listening { started, heard } => {
-                    if agent_spoke {
-                        *heard = Some(now);
-                    }
-                    if heard.is_some_and(|h| now - h >= self.cfg.quiet) {
-                        self.stats.replies += 1;
-                        phase = Phase::Pausing {
-                            until: now + self.cfg.pause,
-                        };
-                    } else if heard.is_none() && now - *started >= self.cfg.reply_timeout {
-                        self.stats.missed_replies += 1;
-                        phase = Phase::Pausing {
-                            until: now + self.cfg.pause,
-                        };
-                    }
-                    Arc::clone(&self.silence)
-                }
-                Phase::Pausing { until } => {
-                    if now >= *until {
-                        if now - begin >= self.cfg.duration {
-                            break;
-                        }
-                        self.stats.lines += 1;
-                        phase = Phase::Speaking {
-                            line: next_line % self.clips.lines.len(),
-                            pos: 0,
-                        };
-                        next_line += 1;
-                    }
-                    Arc::clone(&self.silence)
-                }
-            };
+            }
+            let samples = self.step(&mut phase, agent_spoke, now);
             self.send(samples);
         }
         let _ = self
@@ -144,6 +113,42 @@ impl Caller {
             })
             .await;
         self.stats
+    }
+
+    /// The next frame to send, advancing speaking and listening.
+    fn step(&mut self, phase: &mut Phase, agent_spoke: bool, now: Instant) -> Arc<[i16]> {
+        match phase {
+            Phase::Speaking { line, pos } => {
+                let frames = &self.clips.lines[*line].frames;
+                let s = Arc::clone(&frames[*pos]);
+                *pos += 1;
+                if *pos >= frames.len() {
+                    *phase = Phase::Listening {
+                        started: now,
+                        heard: None,
+                    };
+                }
+                s
+            }
+            Phase::Listening { started, heard } => {
+                if agent_spoke {
+                    *heard = Some(now);
+                }
+                if heard.is_some_and(|h| now - h >= self.cfg.quiet) {
+                    self.stats.replies += 1;
+                    *phase = Phase::Pausing {
+                        until: now + self.cfg.pause,
+                    };
+                } else if heard.is_none() && now - *started >= self.cfg.reply_timeout {
+                    self.stats.missed_replies += 1;
+                    *phase = Phase::Pausing {
+                        until: now + self.cfg.pause,
+                    };
+                }
+                Arc::clone(&self.silence)
+            }
+            Phase::Pausing { .. } => Arc::clone(&self.silence),
+        }
     }
 
     fn send(&mut self, samples: Arc<[i16]>) {

@@ -3,6 +3,7 @@
 
 pub mod db_gateway;
 pub mod dialogue;
+pub mod handle;
 pub mod ledger;
 pub mod pump;
 pub mod replay;
@@ -20,7 +21,8 @@ use std::sync::Arc;
 use crate::provider::{LlmProvider, SttProvider, TtsProvider};
 use crate::store::Store;
 
-pub use supervisor::{spawn_call, CallHandle, CallSnapshot, CallSupervisor, SupervisorMsg};
+pub use handle::{spawn_call, CallHandle};
+pub use supervisor::{CallSnapshot, CallSupervisor, SupervisorMsg};
 pub use timeline::TurnReport;
 
 /// What a call needs from outside, injected once.

@@ -12,7 +12,6 @@ use ractor::{
     SupervisionEvent,
 };
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::db_gateway::{DbGatewayActor, DbMsg};
@@ -184,11 +183,11 @@ impl Actor for CallSupervisor {
 
     async fn post_stop(
         &self,
-        myself: ActorRef<SupervisorMsg>,
+        _myself: ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         let reason = state.ending.clone().unwrap_or(EndReason::Shutdown);
-        shutdown(&myself, state, &reason).await;
+        shutdown(state, &reason).await;
         let outcome = state.outcome_for(reason);
         metrics::gauge!(crate::metrics::ACTIVE_CALLS).decrement(1.0);
         metrics::counter!(crate::metrics::CALLS_ENDED, "reason" => outcome.reason.label())
@@ -410,11 +409,7 @@ fn stats<T>(e: &Edge<T>) -> EdgeStats {
 
 /// End of call: stop the media first, let STT deliver its last results, stop the rest, then write
 /// the end of the call record.
-async fn shutdown(
-    myself: &ActorRef<SupervisorMsg>,
-    state: &mut SupervisorState,
-    reason: &EndReason,
-) {
+async fn shutdown(state: &mut SupervisorState, reason: &EndReason) {
     let shared = Arc::clone(&state.shared);
     shared.room_to_vad.close();
     shared.tts_to_room.close();
@@ -456,60 +451,4 @@ async fn shutdown(
         let _ = db.call(DbMsg::Flush, Some(FINAL_FLUSH)).await;
         let _ = db.stop_and_wait(None, Some(STOP_GRACE)).await;
     }
-    let _ = myself;
-}
-
-/// A running call.
-pub struct CallHandle {
-    pub supervisor: ActorRef<SupervisorMsg>,
-    outcome: oneshot::Receiver<CallOutcome>,
-    join: JoinHandle<()>,
-}
-
-impl CallHandle {
-    /// Wait for the call to end.
-    pub async fn wait(self) -> Option<CallOutcome> {
-        let outcome = self.outcome.await.ok();
-        let _ = self.join.await;
-        outcome
-    }
-
-    pub async fn snapshot(&self) -> Option<CallSnapshot> {
-        match self
-            .supervisor
-            .call(SupervisorMsg::Snapshot, Some(Duration::from_secs(5)))
-            .await
-        {
-            Ok(ractor::rpc::CallResult::Success(s)) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// End the call from outside (shutdown, job termination).
-    pub fn hang_up(&self, reason: EndReason) {
-        let _ = self.supervisor.cast(SupervisorMsg::EndCall(reason));
-    }
-}
-
-/// Start a call's tree on a joined room.
-pub async fn spawn_call(
-    spec: CallSpec,
-    cfg: PipelineConfig,
-    deps: CallDeps,
-    link: RoomLink,
-) -> Result<CallHandle, SpawnErr> {
-    let (tx, rx) = oneshot::channel();
-    let args = SupervisorArgs {
-        spec,
-        cfg,
-        deps,
-        link,
-        outcome: tx,
-    };
-    let (supervisor, join) = Actor::spawn(None, CallSupervisor, args).await?;
-    Ok(CallHandle {
-        supervisor,
-        outcome: rx,
-        join,
-    })
 }

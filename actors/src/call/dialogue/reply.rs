@@ -121,27 +121,8 @@ impl Reply {
                 ev = rx.recv() => ev,
             };
             self.add_wait(waited_from);
-            match ev {
-                Some(Ok(LlmEvent::TextDelta(t))) => {
-                    if first && first_token {
-                        self.with_timeline(|tl| tl.llm_first_token_at = Some(Instant::now()));
-                    }
-                    first_token = false;
-                    for s in splitter.push(&t) {
-                        out.spoke |= self.speak(&s);
-                    }
-                }
-                Some(Ok(LlmEvent::ToolCall(c))) => out.tool_calls.push(c),
-                Some(Ok(LlmEvent::Usage(u))) => {
-                    let mut usage = lock(&self.shared.usage);
-                    usage.prompt_tokens += u64::from(u.prompt_tokens);
-                    usage.completion_tokens += u64::from(u.completion_tokens);
-                }
-                Some(Ok(LlmEvent::Done)) | None => break,
-                Some(Err(e)) => {
-                    out.failed = Some(e);
-                    break;
-                }
+            if !self.on_event(ev, first, &mut first_token, &mut splitter, &mut out) {
+                break;
             }
             waited_from = Instant::now();
         }
@@ -149,6 +130,40 @@ impl Reply {
             out.spoke |= self.speak(&rest);
         }
         out
+    }
+
+    /// Handle one stream event; false when the stream is over.
+    fn on_event(
+        &self,
+        ev: Option<Result<LlmEvent, LlmError>>,
+        first: bool,
+        first_token: &mut bool,
+        splitter: &mut SentenceSplitter,
+        out: &mut Step,
+    ) -> bool {
+        match ev {
+            Some(Ok(LlmEvent::TextDelta(t))) => {
+                if first && *first_token {
+                    self.with_timeline(|tl| tl.llm_first_token_at = Some(Instant::now()));
+                }
+                *first_token = false;
+                for s in splitter.push(&t) {
+                    out.spoke |= self.speak(&s);
+                }
+            }
+            Some(Ok(LlmEvent::ToolCall(c))) => out.tool_calls.push(c),
+            Some(Ok(LlmEvent::Usage(u))) => {
+                let mut usage = lock(&self.shared.usage);
+                usage.prompt_tokens += u64::from(u.prompt_tokens);
+                usage.completion_tokens += u64::from(u.completion_tokens);
+            }
+            Some(Ok(LlmEvent::Done)) | None => return false,
+            Some(Err(e)) => {
+                out.failed = Some(e);
+                return false;
+            }
+        }
+        true
     }
 
     /// Provider waiting counts against the turn until the first sentence has gone to TTS.
