@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::dialogue::DialogueMsg;
@@ -111,7 +112,10 @@ fn deliver(shared: &CallShared, ev: SttEvent) {
     if let SttEvent::Final { end, .. } = &ev {
         lock(&shared.replay).ack(*end);
     }
-    shared.to_dialogue(DialogueMsg::Stt(ev));
+    shared.to_dialogue(DialogueMsg::Stt {
+        ev,
+        at: Instant::now(),
+    });
 }
 
 async fn run(

@@ -27,9 +27,21 @@ use crate::vad::VadEvent;
 
 #[derive(Debug)]
 pub enum DialogueMsg {
-    Vad(VadEvent),
-    Stt(SttEvent),
-    /// Timer: see whether the turn can be committed.
+    /// Events carry the time they happened, so time spent in our queues counts as overhead.
+    Vad {
+        ev: VadEvent,
+        at: Instant,
+    },
+    Stt {
+        ev: SttEvent,
+        at: Instant,
+    },
+    /// The endpointing delay has passed in silence after speech end (counted by the VAD on the
+    /// audio clock).
+    EndpointElapsed {
+        at: Instant,
+    },
+    /// Timer: the fallback commit is due (no final transcript, or no audio).
     EndOfTurnCheck,
     /// Timer: the caller has been talking over the agent for the barge-in duration.
     BargeInCheck {
@@ -87,7 +99,7 @@ impl Actor for DialogueActor {
     ) -> Result<DialogueState, ActorProcessingErr> {
         let t = &self.shared.cfg.turn;
         Ok(DialogueState {
-            turn: TurnDetector::new(t.endpointing_delay(), t.final_transcript_timeout()),
+            turn: TurnDetector::new(t.final_transcript_timeout()),
             speech: 0,
             turn_index: self.shared.counters.turns.load(Ordering::Relaxed),
             active: None,
@@ -118,9 +130,13 @@ impl Actor for DialogueActor {
         state: &mut DialogueState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            DialogueMsg::Vad(ev) => self.on_vad(&myself, state, ev),
-            DialogueMsg::Stt(ev) => self.on_stt(&myself, state, ev),
-            DialogueMsg::EndOfTurnCheck => self.check_end_of_turn(&myself, state),
+            DialogueMsg::Vad { ev, at } => self.on_vad(&myself, state, ev, at),
+            DialogueMsg::Stt { ev, at } => self.on_stt(state, ev, at),
+            DialogueMsg::EndpointElapsed { at } => {
+                state.turn.endpoint_elapsed(at);
+                self.check_end_of_turn(state);
+            }
+            DialogueMsg::EndOfTurnCheck => self.check_end_of_turn(state),
             DialogueMsg::BargeInCheck { speech } => {
                 if speech == state.speech && state.turn.is_speaking() && state.active.is_some() {
                     self.barge_in(state);
@@ -144,7 +160,13 @@ impl Actor for DialogueActor {
 }
 
 impl DialogueActor {
-    fn on_vad(&self, myself: &ActorRef<DialogueMsg>, state: &mut DialogueState, ev: VadEvent) {
+    fn on_vad(
+        &self,
+        myself: &ActorRef<DialogueMsg>,
+        state: &mut DialogueState,
+        ev: VadEvent,
+        at: Instant,
+    ) {
         match ev {
             VadEvent::SpeechStarted { .. } => {
                 state.turn.speech_started();
@@ -157,32 +179,33 @@ impl DialogueActor {
                 }
             }
             VadEvent::SpeechEnded { .. } => {
-                state.turn.speech_ended(Instant::now());
-                self.schedule_end_of_turn(myself, state);
+                state.turn.speech_ended(at);
+                self.schedule_fallback(myself, state);
             }
         }
     }
 
-    fn on_stt(&self, myself: &ActorRef<DialogueMsg>, state: &mut DialogueState, ev: SttEvent) {
+    fn on_stt(&self, state: &mut DialogueState, ev: SttEvent, at: Instant) {
         if let SttEvent::Final { text, .. } = ev {
-            state.turn.final_transcript(&text);
-            state.last_final_at = Some(Instant::now());
-            self.check_end_of_turn(myself, state);
+            state.turn.final_transcript(&text, at);
+            state.last_final_at = Some(at);
+            self.check_end_of_turn(state);
         }
     }
 
-    fn schedule_end_of_turn(&self, myself: &ActorRef<DialogueMsg>, state: &DialogueState) {
+    /// The fallback for a turn that never gets its final transcript or endpoint; the normal path is
+    /// event-driven (final transcript, endpoint), with no timer in it.
+    fn schedule_fallback(&self, myself: &ActorRef<DialogueMsg>, state: &DialogueState) {
         if let Some(deadline) = state.turn.deadline() {
             let wait = deadline.saturating_duration_since(Instant::now());
             myself.send_after(wait, || DialogueMsg::EndOfTurnCheck);
         }
     }
 
-    fn check_end_of_turn(&self, myself: &ActorRef<DialogueMsg>, state: &mut DialogueState) {
+    fn check_end_of_turn(&self, state: &mut DialogueState) {
         let now = Instant::now();
-        match state.turn.poll(now) {
-            Some(commit) => self.commit_turn(state, commit, now),
-            None => self.schedule_end_of_turn(myself, state),
+        if let Some(commit) = state.turn.poll(now) {
+            self.commit_turn(state, commit, now);
         }
     }
 
@@ -205,8 +228,8 @@ impl DialogueActor {
             *tl = TurnTimeline::new_turn(state.turn_index, speech_end);
             tl.reply_id = reply_id;
             tl.final_at = final_at.or(Some(now));
-            let configured = commit.speech_ended_at + self.shared.cfg.turn.endpointing_delay();
-            tl.eot_ready_at = Some(configured.max(tl.final_at.unwrap_or(now)).min(now));
+            // On the fallback path the whole wait was the configured timeout.
+            tl.eot_ready_at = Some(commit.ready_at.unwrap_or(now));
             tl.eot_at = Some(now);
         }
         tracing::info!(call_id = %self.shared.call_id(), turn = state.turn_index, transcript = %commit.transcript, "turn committed");

@@ -1,9 +1,11 @@
-//! End-of-turn detection, as a pure state machine over (event, time) so it can be property-tested.
+//! End-of-turn detection, as a pure state machine over events and time so it can be
+//! property-tested.
 //!
 //! A turn ends when the caller has stopped speaking (VAD speech end), a final transcript has arrived
-//! since (the provider has flushed the utterance), and `delay` has passed since the speech end
-//! without new speech. If no final arrives within `final_timeout`, the turn is committed with what
-//! the finals so far said (or dropped if they said nothing).
+//! since (the provider has flushed the utterance), and the endpointing delay has elapsed on the
+//! audio clock (the VAD counts silent frames after speech end, as it does for the hangover) without
+//! new speech. If that cannot happen within `final_timeout` of the speech end (no final, or no audio
+//! at all), the turn is committed with what the finals so far said, or dropped if they said nothing.
 
 use std::time::Duration;
 
@@ -14,26 +16,28 @@ pub struct Commit {
     pub transcript: String,
     /// When the caller stopped speaking (the VAD's decision).
     pub speech_ended_at: Instant,
+    /// When both the endpointing delay and a final transcript were there (`None` on timeout).
+    pub ready_at: Option<Instant>,
 }
 
 #[derive(Clone, Debug)]
 pub struct TurnDetector {
-    delay: Duration,
     final_timeout: Duration,
     speaking: bool,
     ended_at: Option<Instant>,
-    final_since_end: bool,
+    final_at: Option<Instant>,
+    endpoint_at: Option<Instant>,
     transcript: String,
 }
 
 impl TurnDetector {
-    pub fn new(delay: Duration, final_timeout: Duration) -> Self {
+    pub fn new(final_timeout: Duration) -> Self {
         Self {
-            delay,
             final_timeout,
             speaking: false,
             ended_at: None,
-            final_since_end: false,
+            final_at: None,
+            endpoint_at: None,
             transcript: String::new(),
         }
     }
@@ -50,16 +54,18 @@ impl TurnDetector {
     pub fn speech_started(&mut self) {
         self.speaking = true;
         self.ended_at = None;
-        self.final_since_end = false;
+        self.final_at = None;
+        self.endpoint_at = None;
     }
 
     pub fn speech_ended(&mut self, now: Instant) {
         self.speaking = false;
         self.ended_at = Some(now);
-        self.final_since_end = false;
+        self.final_at = None;
+        self.endpoint_at = None;
     }
 
-    pub fn final_transcript(&mut self, text: &str) {
+    pub fn final_transcript(&mut self, text: &str, now: Instant) {
         let text = text.trim();
         if !text.is_empty() {
             if !self.transcript.is_empty() {
@@ -68,31 +74,39 @@ impl TurnDetector {
             self.transcript.push_str(text);
         }
         if self.ended_at.is_some() {
-            self.final_since_end = true;
+            self.final_at = Some(now);
         }
     }
 
-    /// When `poll` should next be called, if a commit is pending.
+    /// The endpointing delay has passed in silence since the speech end.
+    pub fn endpoint_elapsed(&mut self, now: Instant) {
+        if self.ended_at.is_some() && !self.speaking {
+            self.endpoint_at = Some(now);
+        }
+    }
+
+    /// When the fallback commit is due, if a turn is pending.
     pub fn deadline(&self) -> Option<Instant> {
         let ended = self.ended_at?;
-        if self.speaking {
-            return None;
-        }
-        Some(if self.final_since_end {
-            ended + self.delay
-        } else {
-            ended + self.final_timeout.max(self.delay)
-        })
+        (!self.speaking).then_some(ended + self.final_timeout)
     }
 
     /// Commit the turn if its conditions hold at `now`.
     pub fn poll(&mut self, now: Instant) -> Option<Commit> {
         let ended = self.ended_at?;
-        if self.speaking || now < self.deadline()? {
+        if self.speaking {
+            return None;
+        }
+        let ready_at = match (self.final_at, self.endpoint_at) {
+            (Some(f), Some(e)) => Some(f.max(e)),
+            _ => None,
+        };
+        if ready_at.is_none() && now < self.deadline()? {
             return None;
         }
         self.ended_at = None;
-        self.final_since_end = false;
+        self.final_at = None;
+        self.endpoint_at = None;
         let transcript = std::mem::take(&mut self.transcript);
         if transcript.is_empty() {
             return None;
@@ -100,6 +114,7 @@ impl TurnDetector {
         Some(Commit {
             transcript,
             speech_ended_at: ended,
+            ready_at,
         })
     }
 }
@@ -114,6 +129,7 @@ mod tests {
         Start,
         End,
         Final(bool),
+        Endpoint,
         Wait(u64),
     }
 
@@ -122,39 +138,49 @@ mod tests {
             Just(Ev::Start),
             Just(Ev::End),
             any::<bool>().prop_map(Ev::Final),
+            Just(Ev::Endpoint),
             (0u64..800).prop_map(Ev::Wait)
         ]
     }
 
+    /// The reference: what must be true of the detector after every event.
+    #[derive(Default)]
+    struct Model {
+        speaking: bool,
+        ended: Option<Instant>,
+        fin: bool,
+        endpoint: bool,
+        words: Vec<String>,
+    }
+
     proptest! {
-        // Against a simple model: no commit while speaking, none before the delay, none before a
-        // final after speech end unless the final timeout passed, and the committed transcript is
-        // exactly the non-empty finals since the previous commit.
+        // No commit while speaking; a commit once speech ended, a final and the endpoint have all
+        // happened (in any order after the speech end), or once the timeout passed; the committed
+        // transcript is exactly the non-empty finals since the previous commit.
         #[test]
-        fn matches_model(events in proptest::collection::vec(ev(), 0..60), delay in 0u64..500, timeout in 0u64..2000) {
-            let t0 = Instant::now();
-            let mut now = t0;
-            let mut d = TurnDetector::new(Duration::from_millis(delay), Duration::from_millis(timeout));
-            let (mut speaking, mut ended, mut fin, mut words, mut n) = (false, None::<Instant>, false, Vec::<String>::new(), 0);
-            for e in events {
+        fn matches_model(events in proptest::collection::vec(ev(), 0..60), timeout in 0u64..2000) {
+            let mut now = Instant::now();
+            let timeout = Duration::from_millis(timeout);
+            let mut d = TurnDetector::new(timeout);
+            let mut m = Model::default();
+            for (n, e) in events.into_iter().enumerate() {
                 match e {
-                    Ev::Start => { d.speech_started(); speaking = true; ended = None; fin = false; }
-                    Ev::End => { d.speech_ended(now); speaking = false; ended = Some(now); fin = false; }
+                    Ev::Start => { d.speech_started(); m = Model { speaking: true, words: m.words, ..Default::default() }; }
+                    Ev::End => { d.speech_ended(now); m = Model { ended: Some(now), words: m.words, ..Default::default() }; }
                     Ev::Final(empty) => {
-                        n += 1;
                         let w = if empty { String::new() } else { format!("w{n}") };
-                        d.final_transcript(&w);
-                        if !w.is_empty() { words.push(w); }
-                        if ended.is_some() { fin = true; }
+                        d.final_transcript(&w, now);
+                        if !w.is_empty() { m.words.push(w); }
+                        m.fin |= m.ended.is_some();
                     }
+                    Ev::Endpoint => { d.endpoint_elapsed(now); m.endpoint |= m.ended.is_some() && !m.speaking; }
                     Ev::Wait(ms) => now += Duration::from_millis(ms),
                 }
                 let got = d.poll(now);
-                let due = ended.map(|e| if fin { e + Duration::from_millis(delay) } else { e + Duration::from_millis(timeout.max(delay)) });
-                let should = !speaking && due.is_some_and(|due| now >= due);
-                if should {
-                    let expected = words.join(" ");
-                    ended = None; fin = false; words.clear();
+                let due = m.ended.is_some_and(|e| (m.fin && m.endpoint) || now >= e + timeout);
+                if !m.speaking && due {
+                    let expected = m.words.join(" ");
+                    m = Model::default();
                     if expected.is_empty() { prop_assert!(got.is_none()); } else {
                         prop_assert_eq!(got.map(|c| c.transcript), Some(expected));
                     }
@@ -166,21 +192,29 @@ mod tests {
     }
 
     #[test]
-    fn waits_for_final_then_delay() {
+    fn needs_final_and_endpoint_after_speech_end() {
         let t0 = Instant::now();
-        let mut d = TurnDetector::new(Duration::from_millis(200), Duration::from_secs(2));
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut d = TurnDetector::new(Duration::from_secs(2));
         d.speech_started();
-        d.final_transcript("book an appointment");
+        d.final_transcript("book an appointment", t0);
+        d.speech_ended(ms(10));
+        d.endpoint_elapsed(ms(210));
+        assert_eq!(d.poll(ms(210)), None, "no final since speech end yet");
+        d.final_transcript("", ms(250));
+        let c = d.poll(ms(250)).unwrap();
+        assert_eq!(c.transcript, "book an appointment");
+        assert_eq!(c.ready_at, Some(ms(250)));
+    }
+
+    #[test]
+    fn times_out_without_a_final() {
+        let t0 = Instant::now();
+        let mut d = TurnDetector::new(Duration::from_secs(2));
+        d.final_transcript("hello", t0);
         d.speech_ended(t0);
-        assert_eq!(
-            d.poll(t0 + Duration::from_millis(500)),
-            None,
-            "no final since speech end yet"
-        );
-        d.final_transcript("");
-        let c = d
-            .poll(t0 + Duration::from_millis(500))
-            .map(|c| c.transcript);
-        assert_eq!(c.as_deref(), Some("book an appointment"));
+        assert_eq!(d.poll(t0 + Duration::from_millis(1_999)), None);
+        let c = d.poll(t0 + Duration::from_secs(2)).unwrap();
+        assert_eq!((c.transcript.as_str(), c.ready_at), ("hello", None));
     }
 }
