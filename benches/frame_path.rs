@@ -5,6 +5,8 @@ use std::f64::consts::PI;
 use std::hint::black_box;
 use std::time::Duration;
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use frontdesk_actors::audio::resample::Resampler;
 use frontdesk_actors::audio::{
@@ -32,16 +34,6 @@ fn frames(rate: u32) -> Vec<AudioFrame> {
         .enumerate()
         .map(|(i, c)| AudioFrame::new(c, rate, FRAME_DURATION * i as u32))
         .collect()
-}
-
-fn config(c: Criterion) -> Criterion {
-    if std::env::var_os("CI").is_some() {
-        c.sample_size(10)
-            .measurement_time(Duration::from_secs(1))
-            .warm_up_time(Duration::from_millis(200))
-    } else {
-        c
-    }
 }
 
 fn bench_resample(c: &mut Criterion) {
@@ -97,7 +89,7 @@ fn bench_path(c: &mut Criterion) {
 
 criterion_group! {
     name = frame_path;
-    config = config(Criterion::default());
+    config = common::config(Criterion::default(), Duration::from_secs(1));
     targets = bench_resample, bench_vad, bench_path
 }
 criterion_main!(frame_path);

@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use frontdesk_actors::audio::{AudioFrame, FRAME_DURATION, ROOM_RATE};
 use frontdesk_actors::call::{spawn_call, CallDeps, CallHandle, CallSpec, EndReason, NoopObserver};
@@ -37,16 +39,6 @@ const MAX_WAIT: Duration = Duration::from_secs(10);
 /// Both variants hear the same line; only the LLM double's tool policy differs, so the difference
 /// between them is the tool round trip (LLM → DB gateway → store → LLM again).
 const LINE: &str = "I need a heart doctor appointment";
-
-fn config(c: Criterion) -> Criterion {
-    if std::env::var_os("CI").is_some() {
-        c.sample_size(10)
-            .measurement_time(Duration::from_secs(2))
-            .warm_up_time(Duration::from_millis(200))
-    } else {
-        c
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Variant {
@@ -287,7 +279,7 @@ fn bench_turn(c: &mut Criterion) {
 
 criterion_group! {
     name = full_turn;
-    config = config(Criterion::default());
+    config = common::config(Criterion::default(), Duration::from_secs(2));
     targets = bench_turn
 }
 criterion_main!(full_turn);

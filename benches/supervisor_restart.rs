@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use frontdesk_actors::call::{
     spawn_call, CallDeps, CallHandle, CallSpec, ChildKind, EndReason, NoopObserver, SupervisorMsg,
@@ -30,16 +32,6 @@ use tokio::runtime::Runtime;
 
 /// A restart slower than this is a hang, not a data point.
 const GIVE_UP: Duration = Duration::from_secs(5);
-
-fn config(c: Criterion) -> Criterion {
-    if std::env::var_os("CI").is_some() {
-        c.sample_size(10)
-            .measurement_time(Duration::from_secs(1))
-            .warm_up_time(Duration::from_millis(200))
-    } else {
-        c
-    }
-}
 
 fn pipeline() -> PipelineConfig {
     let mut cfg = PipelineConfig::default();
@@ -174,7 +166,7 @@ fn bench_restart(c: &mut Criterion) {
 
 criterion_group! {
     name = supervisor_restart;
-    config = config(Criterion::default());
+    config = common::config(Criterion::default(), Duration::from_secs(1));
     targets = bench_restart
 }
 criterion_main!(supervisor_restart);

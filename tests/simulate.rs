@@ -27,14 +27,7 @@ async fn small_simulation_completes_every_call_and_measures_every_stage() -> any
     assert!(report.all_calls_completed(), "{:?}", report.end_reasons);
     assert!(report.turns >= 4, "only {} turns", report.turns);
     assert_eq!(report.missed_replies, 0);
-    for stage in [
-        "transcription_delay",
-        "end_of_turn_delay",
-        "llm_ttft",
-        "tts_ttfb",
-        "turn_latency",
-        "pipeline_overhead",
-    ] {
+    for stage in simulate::report::STAGES.map(str::trim) {
         let s = &report.stages[stage];
         assert!(s.count >= report.turns.min(4), "{stage}: {s:?}");
     }
