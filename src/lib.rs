@@ -2,5 +2,8 @@
 //! `frontdesk-actors`; this crate implements its seams and runs it.
 
 pub mod config;
+pub mod emulators;
+pub mod providers;
+pub mod secret;
 pub mod simulate;
 pub mod telemetry;

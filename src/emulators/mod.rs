@@ -1,0 +1,60 @@
+//! Local emulators of the providers, speaking each wire protocol as the reference describes
+//! (shared/docs/protocols.md), so the real clients are what runs in tests and simulation. Each has
+//! latency settings and fault injection (`faults`).
+
+pub mod faults;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use self::faults::Faults;
+
+/// A running emulator on a loopback port; it stops when dropped.
+pub struct Emulator {
+    pub name: &'static str,
+    pub addr: SocketAddr,
+    pub faults: Arc<Faults>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Emulator {
+    /// Serve `router` on `addr` (port 0: any free port).
+    pub async fn serve(
+        name: &'static str,
+        addr: SocketAddr,
+        router: axum::Router,
+        faults: Arc<Faults>,
+    ) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("{name} emulator: binding {addr}"))?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(emulator = name, error = %e, "emulator stopped");
+            }
+        });
+        Ok(Self {
+            name,
+            addr,
+            faults,
+            task,
+        })
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,4 @@
+//! Real provider clients implementing the call tree's seams: Deepgram (STT), OpenAI-compatible chat
+//! completions (LLM), Cartesia (TTS).
+
+pub mod pricing;
