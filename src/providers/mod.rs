@@ -1,4 +1,5 @@
 //! Real provider clients implementing the call tree's seams: Deepgram (STT), OpenAI-compatible chat
 //! completions (LLM), Cartesia (TTS).
 
+pub mod fallback;
 pub mod pricing;
