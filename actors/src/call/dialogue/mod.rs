@@ -83,8 +83,6 @@ pub struct DialogueState {
     active: Option<Active>,
     farewell: Option<(u64, EndReason)>,
     tools: Arc<Vec<ToolSpec>>,
-    /// Arrival of the latest final transcript (for `transcription_delay`).
-    last_final_at: Option<Instant>,
 }
 
 impl Actor for DialogueActor {
@@ -105,7 +103,6 @@ impl Actor for DialogueActor {
             active: None,
             farewell: None,
             tools: Arc::new(crate::tools::tool_specs()),
-            last_final_at: None,
         })
     }
 
@@ -188,7 +185,6 @@ impl DialogueActor {
     fn on_stt(&self, state: &mut DialogueState, ev: SttEvent, at: Instant) {
         if let SttEvent::Final { text, .. } = ev {
             state.turn.final_transcript(&text, at);
-            state.last_final_at = Some(at);
             self.check_end_of_turn(state);
         }
     }
@@ -224,10 +220,9 @@ impl DialogueActor {
             .unwrap_or(commit.speech_ended_at);
         {
             let mut tl = lock(&self.shared.timeline);
-            let final_at = state.last_final_at.filter(|f| *f >= speech_end);
             *tl = TurnTimeline::new_turn(state.turn_index, speech_end);
             tl.reply_id = reply_id;
-            tl.final_at = final_at.or(Some(now));
+            tl.final_at = commit.final_at.or(Some(now));
             // On the fallback path the whole wait was the configured timeout.
             tl.eot_ready_at = Some(commit.ready_at.unwrap_or(now));
             tl.eot_at = Some(now);

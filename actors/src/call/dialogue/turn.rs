@@ -18,6 +18,8 @@ pub struct Commit {
     pub speech_ended_at: Instant,
     /// When both the endpointing delay and a final transcript were there (`None` on timeout).
     pub ready_at: Option<Instant>,
+    /// When the final transcript after the speech end arrived, if one did.
+    pub final_at: Option<Instant>,
 }
 
 #[derive(Clone, Debug)]
@@ -97,6 +99,7 @@ impl TurnDetector {
         if self.speaking {
             return None;
         }
+        let final_at = self.final_at;
         let ready_at = match (self.final_at, self.endpoint_at) {
             (Some(f), Some(e)) => Some(f.max(e)),
             _ => None,
@@ -115,6 +118,7 @@ impl TurnDetector {
             transcript,
             speech_ended_at: ended,
             ready_at,
+            final_at,
         })
     }
 }
