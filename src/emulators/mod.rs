@@ -2,6 +2,7 @@
 //! (shared/docs/protocols.md), so the real clients are what runs in tests and simulation. Each has
 //! latency settings and fault injection (`faults`).
 
+pub mod cartesia;
 pub mod faults;
 
 use std::net::SocketAddr;

@@ -1,5 +1,6 @@
 //! Real provider clients implementing the call tree's seams: Deepgram (STT), OpenAI-compatible chat
 //! completions (LLM), Cartesia (TTS).
 
+pub mod cartesia;
 pub mod fallback;
 pub mod pricing;

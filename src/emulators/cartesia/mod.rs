@@ -1,0 +1,312 @@
+//! Cartesia TTS websocket emulator (protocols.md §4): `/tts/websocket` with key auth, API version
+//! from header or query (it picks the error shape), many contexts per socket, continue/flush/cancel,
+//! tone audio whose length follows the text, and per-connection fault injection.
+
+mod synth;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use frontdesk_actors::doubles::Latency;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::faults::{FaultConfig, FaultKind, Faults};
+use super::Emulator;
+use synth::{error_json, parse_request, Context, Input, Out, Pace};
+
+const NAME: &str = "cartesia";
+/// Versions from this date on get the new error shape (status_code/error_code/title/message).
+const NEW_ERROR_SHAPE_FROM: &str = "2026-03-01";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CartesiaEmulatorConfig {
+    /// `None`: any key (or none) is accepted.
+    pub api_key: Option<String>,
+    /// Delay before a context's first audio.
+    pub ttfb: Latency,
+    /// Audio length: characters / this = seconds.
+    pub chars_per_second: f64,
+    /// Chunks go out this many times faster than real time.
+    pub realtime_factor: f64,
+    pub chunk_ms: u32,
+    /// A context expires this long after its last audio.
+    pub context_expiry_ms: u32,
+    pub faults: FaultConfig,
+}
+
+impl Default for CartesiaEmulatorConfig {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            ttfb: Latency::ms(150, 50),
+            chars_per_second: 15.0,
+            realtime_factor: 4.0,
+            chunk_ms: 40,
+            context_expiry_ms: 1_000,
+            faults: FaultConfig::default(),
+        }
+    }
+}
+
+struct Shared {
+    cfg: CartesiaEmulatorConfig,
+    faults: Arc<Faults>,
+    contexts: AtomicU64,
+}
+
+pub fn router(cfg: CartesiaEmulatorConfig, faults: Arc<Faults>) -> Router {
+    let shared = Arc::new(Shared {
+        cfg,
+        faults,
+        contexts: AtomicU64::new(0),
+    });
+    Router::new()
+        .route("/tts/websocket", get(handshake))
+        .with_state(shared)
+}
+
+pub async fn start(cfg: CartesiaEmulatorConfig, addr: SocketAddr) -> anyhow::Result<Emulator> {
+    let faults = Arc::new(Faults::new(cfg.faults.clone()));
+    Emulator::serve(NAME, addr, router(cfg, Arc::clone(&faults)), faults).await
+}
+
+fn authorised(
+    cfg: &CartesiaEmulatorConfig,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> bool {
+    let Some(key) = cfg.api_key.as_deref() else {
+        return true;
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    header("x-api-key") == Some(key)
+        || header("authorization").and_then(|v| v.strip_prefix("Bearer ")) == Some(key)
+        || q.get("api_key").map(String::as_str) == Some(key)
+}
+
+async fn handshake(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !authorised(&shared.cfg, &headers, &q) {
+        let body = json!({"error": "Invalid API key", "status_code": 401});
+        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    }
+    let version = headers
+        .get("cartesia-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| q.get("cartesia_version").cloned());
+    let Some(version) = version else {
+        return (StatusCode::BAD_REQUEST, "missing Cartesia-Version").into_response();
+    };
+    let fault = shared.faults.draw(&FaultKind::ALL);
+    match fault {
+        Some(k @ FaultKind::RateLimited) => {
+            shared.faults.count(NAME, k);
+            return (StatusCode::TOO_MANY_REQUESTS, "concurrency limit").into_response();
+        }
+        Some(k @ FaultKind::ServerError) => {
+            shared.faults.count(NAME, k);
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+        Some(k @ FaultKind::Stall) => shared.faults.count(NAME, k),
+        _ => {}
+    }
+    let new_shape = version.as_str() >= NEW_ERROR_SHAPE_FROM;
+    ws.on_upgrade(move |socket| async move {
+        let (out, out_rx) = mpsc::unbounded_channel();
+        let session = Session {
+            ws: socket,
+            shared,
+            new_shape,
+            fault,
+            sent: 0,
+            out,
+            contexts: HashMap::new(),
+        };
+        session.run(out_rx).await;
+    })
+}
+
+struct Ctx {
+    input: mpsc::UnboundedSender<Input>,
+    fields: Value,
+    generation: u64,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Session {
+    ws: WebSocket,
+    shared: Arc<Shared>,
+    new_shape: bool,
+    fault: Option<FaultKind>,
+    /// Server messages written so far (faults strike after `after_messages`).
+    sent: u32,
+    out: mpsc::UnboundedSender<Out>,
+    contexts: HashMap<String, Ctx>,
+}
+
+impl Session {
+    async fn run(mut self, mut out_rx: mpsc::UnboundedReceiver<Out>) {
+        loop {
+            tokio::select! {
+                msg = self.ws.recv() => match msg {
+                    Some(Ok(Message::Text(t))) => self.on_text(&t),
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(_)) => {}
+                },
+                Some(out) = out_rx.recv() => match out {
+                    Out::Json(v) if self.is_stale(&v) => {}
+                    Out::Json(v) => if !self.write(v).await { break },
+                    Out::Ended { id, generation } => {
+                        if self.contexts.get(&id).is_some_and(|c| c.generation == generation) {
+                            self.contexts.remove(&id);
+                        }
+                    }
+                },
+            }
+        }
+        for (_, ctx) in self.contexts.drain() {
+            ctx.task.abort();
+        }
+    }
+
+    /// Audio already queued for a context that was cancelled since: never sent.
+    fn is_stale(&self, v: &Value) -> bool {
+        let is_error = v.get("type").and_then(Value::as_str) == Some("error");
+        match v.get("context_id").and_then(Value::as_str) {
+            Some(id) if !is_error => !self.contexts.contains_key(id),
+            _ => false,
+        }
+    }
+
+    /// Write one message, injecting this connection's fault; `false` ends the connection.
+    async fn write(&mut self, v: Value) -> bool {
+        self.sent += 1;
+        let strike = self.sent > self.shared.faults.config().after_messages;
+        match self.fault.filter(|_| strike) {
+            Some(k @ FaultKind::DropSocket) => {
+                self.shared.faults.count(NAME, k);
+                return false; // dropping the socket closes TCP without a close frame
+            }
+            Some(k @ FaultKind::WrongCloseCode) => {
+                self.shared.faults.count(NAME, k);
+                let frame = CloseFrame {
+                    code: 1011,
+                    reason: "internal error".into(),
+                };
+                let _ = self.ws.send(Message::Close(Some(frame))).await;
+                return false;
+            }
+            Some(k @ FaultKind::MalformedJson) => {
+                self.shared.faults.count(NAME, k);
+                self.fault = None;
+                let garbage = Message::Text("{\"type\":\"chunk\",\"data\":".into());
+                if self.ws.send(garbage).await.is_err() {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+        self.ws
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .is_ok()
+    }
+
+    fn reply_error(&self, context_id: Option<&str>, code: &str, msg: &str) {
+        let _ = self
+            .out
+            .send(Out::Json(error_json(self.new_shape, context_id, code, msg)));
+    }
+
+    fn on_text(&mut self, text: &str) {
+        let v: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => return self.reply_error(None, "invalid_json", &e.to_string()),
+        };
+        let Some(id) = v
+            .get("context_id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            return self.reply_error(None, "missing_context_id", "missing context_id");
+        };
+        if v.get("cancel").and_then(Value::as_bool) == Some(true) {
+            if let Some(ctx) = self.contexts.remove(&id) {
+                ctx.task.abort();
+            }
+            return;
+        }
+        let req = match parse_request(&v) {
+            Ok(req) => req,
+            Err(msg) => return self.reply_error(Some(&id), "invalid_request", &msg),
+        };
+        if self
+            .contexts
+            .get(&id)
+            .is_some_and(|c| c.fields != req.fields)
+        {
+            if let Some(ctx) = self.contexts.remove(&id) {
+                ctx.task.abort();
+            }
+            let msg = "fields other than transcript/continue changed within the context";
+            return self.reply_error(Some(&id), "context_mismatch", msg);
+        }
+        if !self.contexts.contains_key(&id) {
+            let ctx = self.spawn_context(&id, &req.fields, req.sample_rate);
+            self.contexts.insert(id.clone(), ctx);
+        }
+        if let Some(ctx) = self.contexts.get(&id) {
+            let _ = ctx.input.send(Input::Text {
+                text: req.transcript,
+                flush: req.flush,
+            });
+            if !req.cont {
+                let _ = ctx.input.send(Input::End);
+            }
+        }
+    }
+
+    fn spawn_context(&self, id: &str, fields: &Value, rate: u32) -> Ctx {
+        let cfg = &self.shared.cfg;
+        let generation = self.shared.contexts.fetch_add(1, Ordering::Relaxed);
+        let pace = Pace {
+            ttfb: cfg.ttfb.sample(generation),
+            chars_per_second: cfg.chars_per_second,
+            realtime_factor: cfg.realtime_factor,
+            chunk_ms: cfg.chunk_ms,
+            expiry: Duration::from_millis(u64::from(cfg.context_expiry_ms)),
+            stall: self.fault == Some(FaultKind::Stall),
+        };
+        let (input, rx) = mpsc::unbounded_channel();
+        let context = Context {
+            id: id.to_string(),
+            generation,
+            rate,
+            pace,
+            out: self.out.clone(),
+        };
+        Ctx {
+            input,
+            fields: fields.clone(),
+            generation,
+            task: tokio::spawn(context.run(rx)),
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Cartesia streaming TTS over its websocket (protocols.md §4). One socket per provider, shared by
+//! all sessions: each reply is a Cartesia *context*, so concurrent replies cost no extra handshakes.
+
+mod conn;
+pub mod wire;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use frontdesk_actors::provider::{TtsError, TtsInput, TtsProvider, TtsRequest, TtsSession};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::secret::Secret;
+use conn::{Cmd, Event, Handle};
+use wire::ContextTemplate;
+
+/// Cartesia settings (`[tts.cartesia]`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CartesiaConfig {
+    pub url: String,
+    pub api_key: Secret,
+    /// Sent as `Cartesia-Version`; ≥ 2026-03-01 switches the server's error shape.
+    pub version: String,
+    pub model_id: String,
+    pub voice_id: String,
+    pub language: String,
+    /// One of `wire::SAMPLE_RATES`.
+    pub sample_rate: u32,
+    /// A context with no audio this long after its first text fails (retriable), so the call
+    /// re-speaks instead of leaving dead air.
+    pub first_chunk_timeout_ms: u32,
+    pub connect_timeout_ms: u32,
+}
+
+impl Default for CartesiaConfig {
+    fn default() -> Self {
+        Self {
+            url: "wss://api.cartesia.ai/tts/websocket".into(),
+            api_key: Secret::default(),
+            version: "2025-04-16".into(),
+            model_id: "sonic-3".into(),
+            // LiveKit's Cartesia plugin default voice.
+            voice_id: "794f9389-aac1-45b6-b726-9d9369183238".into(),
+            language: "en".into(),
+            sample_rate: 24_000,
+            first_chunk_timeout_ms: 600,
+            connect_timeout_ms: 3_000,
+        }
+    }
+}
+
+impl CartesiaConfig {
+    pub fn first_chunk_timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.first_chunk_timeout_ms))
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.connect_timeout_ms))
+    }
+
+    pub fn validate(&self) -> Result<(), CartesiaConfigError> {
+        if !wire::SAMPLE_RATES.contains(&self.sample_rate) {
+            return Err(CartesiaConfigError::SampleRate(self.sample_rate));
+        }
+        let url = url::Url::parse(&self.url)
+            .map_err(|e| CartesiaConfigError::Url(format!("{}: {e}", self.url)))?;
+        if !matches!(url.scheme(), "ws" | "wss") {
+            return Err(CartesiaConfigError::Url(format!(
+                "{}: scheme must be ws or wss",
+                self.url
+            )));
+        }
+        for (name, value) in [
+            ("version", &self.version),
+            ("model_id", &self.model_id),
+            ("voice_id", &self.voice_id),
+        ] {
+            if value.trim().is_empty() {
+                return Err(CartesiaConfigError::Empty(name));
+            }
+        }
+        if self.first_chunk_timeout_ms == 0 || self.connect_timeout_ms == 0 {
+            return Err(CartesiaConfigError::Empty("timeout"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum CartesiaConfigError {
+    #[error("cartesia sample_rate {rate} is not one of {allowed:?}", rate = .0, allowed = wire::SAMPLE_RATES)]
+    SampleRate(u32),
+    #[error("cartesia url {0}")]
+    Url(String),
+    #[error("cartesia {0} must be set")]
+    Empty(&'static str),
+}
+
+/// The Cartesia TTS client.
+pub struct CartesiaTts {
+    cfg: Arc<CartesiaConfig>,
+    conn: tokio::sync::Mutex<Option<Handle>>,
+    contexts: AtomicU64,
+}
+
+impl CartesiaTts {
+    pub fn new(cfg: CartesiaConfig) -> Result<Self, CartesiaConfigError> {
+        cfg.validate()?;
+        Ok(Self {
+            cfg: Arc::new(cfg),
+            conn: tokio::sync::Mutex::new(None),
+            contexts: AtomicU64::new(0),
+        })
+    }
+
+    /// The live socket, reconnecting lazily if the last one is gone.
+    async fn connection(&self) -> Result<Handle, TtsError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(h) = slot.as_ref().filter(|h| h.is_alive()) {
+            return Ok(h.clone());
+        }
+        *slot = None;
+        let handle = conn::connect(&self.cfg).await?;
+        *slot = Some(handle.clone());
+        Ok(handle)
+    }
+
+    /// Register a context on the live socket; one retry covers a socket that died just now.
+    async fn register(
+        &self,
+        id: &str,
+    ) -> Result<(Handle, mpsc::UnboundedReceiver<Event>), TtsError> {
+        let mut last = TtsError::Closed("not connected".into());
+        for _ in 0..2 {
+            let handle = self.connection().await?;
+            let (tx, rx) = mpsc::unbounded_channel();
+            let cmd = Cmd::Register {
+                id: id.to_string(),
+                events: tx,
+            };
+            match handle.cmds.send(cmd) {
+                Ok(()) => return Ok((handle, rx)),
+                Err(_) => last = TtsError::Closed("socket ended while opening".into()),
+            }
+        }
+        Err(last)
+    }
+}
+
+#[async_trait]
+impl TtsProvider for CartesiaTts {
+    fn name(&self) -> &'static str {
+        "cartesia"
+    }
+
+    async fn open(&self, req: &TtsRequest) -> Result<TtsSession, TtsError> {
+        let n = self.contexts.fetch_add(1, Ordering::Relaxed);
+        let context_id = format!("{}-{}-{n}", req.call_id, req.reply_id);
+        let (handle, queue) = self.register(&context_id).await?;
+        let (tx, events) = mpsc::channel(64);
+        let forwarder = tokio::spawn(forward(queue, tx));
+        let template = ContextTemplate {
+            context_id,
+            model_id: self.cfg.model_id.clone(),
+            voice_id: self.cfg.voice_id.clone(),
+            language: self.cfg.language.clone(),
+            sample_rate: self.cfg.sample_rate,
+        };
+        let input = Input {
+            template,
+            cmds: handle.cmds,
+            forwarder: forwarder.abort_handle(),
+            ended: false,
+        };
+        Ok(TtsSession {
+            input: Box::new(input),
+            events,
+        })
+    }
+}
+
+/// Decouples the shared socket from each session's pace: the call's pump reads audio at playout
+/// speed, and one slow reader must not hold up the other contexts' messages.
+async fn forward(mut queue: mpsc::UnboundedReceiver<Event>, tx: mpsc::Sender<Event>) {
+    while let Some(event) = queue.recv().await {
+        if tx.send(event).await.is_err() {
+            return;
+        }
+    }
+}
+
+struct Input {
+    template: ContextTemplate,
+    cmds: mpsc::UnboundedSender<Cmd>,
+    forwarder: tokio::task::AbortHandle,
+    /// Finished or cancelled: nothing more to send.
+    ended: bool,
+}
+
+impl Input {
+    fn send(&self, json: String, text: bool) -> Result<(), TtsError> {
+        let cmd = Cmd::Send {
+            id: self.template.context_id.clone(),
+            json,
+            text,
+        };
+        self.cmds
+            .send(cmd)
+            .map_err(|_| TtsError::Closed("cartesia socket ended".into()))
+    }
+}
+
+#[async_trait]
+impl TtsInput for Input {
+    async fn push_text(&mut self, text: &str) -> Result<(), TtsError> {
+        if self.ended {
+            return Err(TtsError::Closed("context already ended".into()));
+        }
+        self.send(self.template.request(text, true), true)
+    }
+
+    async fn finish(&mut self) -> Result<(), TtsError> {
+        if self.ended {
+            return Ok(());
+        }
+        self.ended = true;
+        self.send(self.template.finish(), false)
+    }
+
+    async fn cancel(&mut self) -> Result<(), TtsError> {
+        self.ended = true;
+        self.forwarder.abort();
+        // A dead socket has nothing left to cancel.
+        let _ = self.cmds.send(Cmd::Cancel {
+            id: self.template.context_id.clone(),
+        });
+        Ok(())
+    }
+}
+
+impl Drop for Input {
+    /// A session dropped mid-reply (its actor died) must not keep generating on the shared socket.
+    fn drop(&mut self) {
+        if !self.ended {
+            let _ = self.cmds.send(Cmd::Cancel {
+                id: self.template.context_id.clone(),
+            });
+        }
+    }
+}
