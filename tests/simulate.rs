@@ -15,6 +15,8 @@ fn args(calls: usize) -> SimArgs {
         llm_token_ms: 20,
         tts_ttfb_ms: 120,
         jitter_ms: 40,
+        providers: simulate::ProviderMode::Doubles,
+        fault_rate: 0.0,
         report: None,
         pipeline: Default::default(),
     }
@@ -41,5 +43,22 @@ async fn small_simulation_completes_every_call_and_measures_every_stage() -> any
     let json = serde_json::to_value(&report)?;
     assert!(json["stages"]["turn_latency"]["p99_ms"].is_number());
     assert!(report.table().contains("turn_latency"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulation_on_the_wire_runs_the_real_clients_against_the_emulators() -> anyhow::Result<()>
+{
+    // Real time (sockets are involved), so keep it short.
+    let mut a = args(2);
+    a.providers = simulate::ProviderMode::Wire;
+    a.duration = Duration::from_secs(6);
+    let report = simulate::run(a).await?;
+    assert!(report.all_calls_completed(), "{:?}", report.end_reasons);
+    assert!(report.turns >= 2, "only {} turns", report.turns);
+    assert_eq!(report.missed_replies, 0);
+    assert!(report.stages["llm_ttft"].count >= 2);
+    assert!(report.stages["tts_ttfb"].count >= 2);
+    assert!(report.faults.is_empty());
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 pub mod cartesia;
 pub mod faults;
+pub mod openai;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

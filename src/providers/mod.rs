@@ -3,4 +3,5 @@
 
 pub mod cartesia;
 pub mod fallback;
+pub mod openai;
 pub mod pricing;

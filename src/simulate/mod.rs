@@ -6,6 +6,7 @@ pub mod caller;
 pub mod clips;
 pub mod report;
 pub mod sysstat;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,6 +22,12 @@ use tokio::task::JoinSet;
 use self::caller::{Caller, CallerConfig, CallerStats};
 use self::clips::Clips;
 use self::report::{secs, Collector, Report};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProviderMode {
+    Wire,
+    Doubles,
+}
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct SimArgs {
@@ -48,6 +55,12 @@ pub struct SimArgs {
     /// Jitter added to each provider latency, uniform in [0, jitter].
     #[arg(long, default_value_t = 50)]
     pub jitter_ms: u32,
+    /// `wire`: emulators on loopback ports and the real clients; `doubles`: in-process doubles.
+    #[arg(long, value_enum, default_value = "wire")]
+    pub providers: ProviderMode,
+    /// Share of provider connections/requests that get an injected fault.
+    #[arg(long, default_value_t = 0.0)]
+    pub fault_rate: f64,
     /// Write the report as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -94,14 +107,18 @@ impl SimArgs {
             ("llm_token_ms".into(), self.llm_token_ms.to_string()),
             ("tts_ttfb_ms".into(), self.tts_ttfb_ms.to_string()),
             ("jitter_ms".into(), self.jitter_ms.to_string()),
-            ("providers".into(), "in-process doubles".into()),
+            (
+                "providers".into(),
+                format!("{:?}", self.providers).to_lowercase(),
+            ),
+            ("fault_rate".into(), self.fault_rate.to_string()),
         ])
     }
 }
 
 /// Run the simulation to the end on the current runtime and report.
 pub async fn run(args: SimArgs) -> anyhow::Result<Report> {
-    let sim = Sim::new(&args)?;
+    let sim = Sim::new(&args).await?;
     let baseline_rss = sysstat::rss().unwrap_or(0);
     let cpu0 = sysstat::cpu_time().unwrap_or_default();
     let wall0 = std::time::Instant::now();
@@ -116,17 +133,31 @@ struct Sim {
     deps: CallDeps,
     collector: Arc<Collector>,
     caller: CallerConfig,
+    /// Emulators and clients, in `wire` mode (kept alive for the run).
+    wire: Option<wire::Wire>,
 }
 
 impl Sim {
-    fn new(args: &SimArgs) -> anyhow::Result<Self> {
+    async fn new(args: &SimArgs) -> anyhow::Result<Self> {
         let clips = Clips::load()?;
         let (stt, llm, tts) = args.providers(&clips);
+        let wire = match args.providers {
+            ProviderMode::Wire => Some(wire::Wire::start(args).await?),
+            ProviderMode::Doubles => None,
+        };
+        let tts: Arc<dyn frontdesk_actors::provider::TtsProvider> = match &wire {
+            Some(w) => Arc::clone(&w.tts),
+            None => Arc::new(tts),
+        };
+        let llm: Arc<dyn frontdesk_actors::provider::LlmProvider> = match &wire {
+            Some(w) => Arc::clone(&w.llm),
+            None => Arc::new(llm),
+        };
         let collector = Arc::new(Collector::new()?);
         let deps = CallDeps {
             stt: Arc::new(stt),
-            llm: Arc::new(llm),
-            tts: Arc::new(tts),
+            llm,
+            tts,
             store: Arc::new(MemoryStore::seeded()) as Arc<dyn Store>,
             observer: Arc::clone(&collector) as _,
         };
@@ -141,6 +172,7 @@ impl Sim {
             deps,
             collector,
             caller,
+            wire,
         })
     }
 
@@ -193,6 +225,11 @@ impl Sim {
             report.add_outcome(&o);
         }
         report.stages = self.collector.stages();
+        report.faults = self
+            .wire
+            .as_ref()
+            .map(wire::Wire::faults)
+            .unwrap_or_default();
         finish(&mut report, args, wall, cpu, baseline_rss);
         report
     }

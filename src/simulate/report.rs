@@ -126,6 +126,8 @@ pub struct Report {
     pub flushed: u64,
     pub caller_frames_refused: u64,
     pub restarts: u64,
+    /// Faults the emulators injected, by "provider/kind".
+    pub faults: BTreeMap<String, u64>,
     pub records_dropped: u64,
     pub wall_seconds: f64,
     pub cpu_seconds: f64,
@@ -187,6 +189,9 @@ impl Report {
             self.barge_ins
         ));
         t.push_str(&format!("end reasons {:?}\n", self.end_reasons));
+        if !self.faults.is_empty() {
+            t.push_str(&format!("faults injected {:?}\n", self.faults));
+        }
         t.push_str(&format!(
             "drops {:?} flushed {} refused caller frames {} | restarts {} | records dropped {}\n",
             self.edge_drops,

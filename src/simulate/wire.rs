@@ -1,0 +1,87 @@
+//! Providers on the wire for the simulation: the emulators on loopback ports and the real clients
+//! talking to them, so the simulation runs the same client code as production.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use frontdesk_actors::audio::ROOM_RATE;
+use frontdesk_actors::doubles::Latency;
+use frontdesk_actors::provider::{LlmProvider, TtsProvider};
+
+use super::SimArgs;
+use crate::emulators::faults::FaultConfig;
+use crate::emulators::{cartesia, openai, Emulator};
+use crate::providers::cartesia::{CartesiaConfig, CartesiaTts};
+use crate::providers::openai::{OpenAiConfig, OpenAiLlm};
+use crate::secret::Secret;
+
+/// The loopback address with any free port.
+const LOOPBACK: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
+/// Running emulators and the clients pointed at them.
+pub struct Wire {
+    pub emulators: Vec<Emulator>,
+    pub llm: Arc<dyn LlmProvider>,
+    pub tts: Arc<dyn TtsProvider>,
+}
+
+impl Wire {
+    pub async fn start(args: &SimArgs) -> anyhow::Result<Self> {
+        let faults = FaultConfig {
+            rate: args.fault_rate,
+            ..Default::default()
+        };
+        let j = args.jitter_ms;
+        let tts_emu = cartesia::start(
+            cartesia::CartesiaEmulatorConfig {
+                ttfb: Latency::ms(args.tts_ttfb_ms, j),
+                faults: faults.clone(),
+                ..Default::default()
+            },
+            LOOPBACK,
+        )
+        .await?;
+        let tts = CartesiaTts::new(CartesiaConfig {
+            url: format!("{}/tts/websocket", tts_emu.ws_url()),
+            api_key: Secret::new("simulation"),
+            // The room rate: no resampling on the way out.
+            sample_rate: ROOM_RATE,
+            ..Default::default()
+        })?;
+        let llm_emu = openai::start(
+            openai::OpenAiEmulatorConfig {
+                ttft: Latency::ms(args.llm_ttft_ms, j),
+                token_interval_ms: u64::from(args.llm_token_ms),
+                faults: faults.clone(),
+                ..Default::default()
+            },
+            LOOPBACK,
+        )
+        .await?;
+        let llm = OpenAiLlm::new(OpenAiConfig {
+            base_url: llm_emu.http_url(),
+            api_key: Secret::new("simulation"),
+            ..Default::default()
+        })?;
+        Ok(Self {
+            emulators: vec![llm_emu, tts_emu],
+            llm: Arc::new(llm),
+            tts: Arc::new(tts),
+        })
+    }
+
+    /// Faults injected so far, as "provider/kind".
+    pub fn faults(&self) -> BTreeMap<String, u64> {
+        self.emulators
+            .iter()
+            .flat_map(|e| {
+                e.faults
+                    .injected()
+                    .into_iter()
+                    .map(move |(k, n)| (format!("{}/{}", e.name, k.as_str()), n))
+            })
+            .collect()
+    }
+}
