@@ -19,6 +19,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Serve the provider emulators on loopback ports (prints their URLs) until interrupted.
+    Emulators {
+        #[command(flatten)]
+        args: frontdesk::emulators::serve::ServeArgs,
+    },
     /// Run many concurrent calls offline against local providers and report latency per stage.
     Simulate {
         #[command(flatten)]
@@ -33,6 +38,17 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init_logs(&cli.log_level, cli.log_format);
     match cli.command {
+        Command::Emulators { args } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let emulators = frontdesk::emulators::serve::start(&args).await?;
+                print!("{}", frontdesk::emulators::serve::describe(&emulators));
+                tokio::signal::ctrl_c().await?;
+                Ok(())
+            })
+        }
         Command::Simulate {
             mut args,
             metrics_out,

@@ -5,6 +5,7 @@
 pub mod cartesia;
 pub mod faults;
 pub mod openai;
+pub mod serve;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
