@@ -3,6 +3,7 @@
 //! latency settings and fault injection (`faults`).
 
 pub mod cartesia;
+pub mod deepgram;
 pub mod faults;
 pub mod openai;
 pub mod serve;

@@ -4,10 +4,13 @@
 use std::net::SocketAddr;
 
 use super::faults::FaultConfig;
-use super::{cartesia, openai, Emulator};
+use super::{cartesia, deepgram, openai, Emulator};
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct ServeArgs {
+    /// Deepgram live STT websocket.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub deepgram: SocketAddr,
     /// OpenAI-compatible chat completions (HTTP + SSE).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub openai: SocketAddr,
@@ -21,7 +24,7 @@ pub struct ServeArgs {
 
 /// Start every emulator; refuses anything but loopback addresses.
 pub async fn start(args: &ServeArgs) -> anyhow::Result<Vec<Emulator>> {
-    for addr in [args.openai, args.cartesia] {
+    for addr in [args.deepgram, args.openai, args.cartesia] {
         anyhow::ensure!(
             addr.ip().is_loopback(),
             "emulators only listen on loopback, not {addr}"
@@ -41,13 +44,21 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Vec<Emulator>> {
     .await?;
     let tts = cartesia::start(
         cartesia::CartesiaEmulatorConfig {
-            faults,
+            faults: faults.clone(),
             ..Default::default()
         },
         args.cartesia,
     )
     .await?;
-    Ok(vec![llm, tts])
+    let stt = deepgram::start(
+        deepgram::DeepgramEmulatorConfig {
+            faults,
+            ..Default::default()
+        },
+        args.deepgram,
+    )
+    .await?;
+    Ok(vec![stt, llm, tts])
 }
 
 /// Where each emulator listens, for people and scripts.
@@ -55,6 +66,10 @@ pub fn describe(emulators: &[Emulator]) -> String {
     emulators
         .iter()
         .map(|e| match e.name {
+            "deepgram" => format!(
+                "deepgram  {}/v1/listen?encoding=linear16&sample_rate=16000\n",
+                e.ws_url()
+            ),
             "openai" => format!(
                 "openai    base URL {}  (POST /v1/chat/completions)\n",
                 e.http_url()
@@ -76,6 +91,7 @@ mod tests {
     async fn starts_on_free_ports_and_refuses_non_loopback() -> anyhow::Result<()> {
         let any: SocketAddr = "127.0.0.1:0".parse()?;
         let emus = start(&ServeArgs {
+            deepgram: any,
             openai: any,
             cartesia: any,
             fault_rate: 0.0,
@@ -83,12 +99,16 @@ mod tests {
         .await?;
         let text = describe(&emus);
         assert!(
-            text.contains("openai") && text.contains("/tts/websocket"),
+            text.contains("/v1/listen")
+                && text.contains("openai")
+                && text.contains("/tts/websocket"),
             "{text}"
         );
+        assert_eq!(emus.len(), 3);
         assert!(emus.iter().all(|e| e.addr.port() != 0));
         let public: SocketAddr = "0.0.0.0:0".parse()?;
         assert!(start(&ServeArgs {
+            deepgram: any,
             openai: public,
             cartesia: any,
             fault_rate: 0.0

@@ -2,6 +2,7 @@
 //! completions (LLM), Cartesia (TTS).
 
 pub mod cartesia;
+pub mod deepgram;
 pub mod fallback;
 pub mod openai;
 pub mod pricing;

@@ -142,7 +142,7 @@ impl Sim {
         let clips = Clips::load()?;
         let (stt, llm, tts) = args.providers(&clips);
         let wire = match args.providers {
-            ProviderMode::Wire => Some(wire::Wire::start(args).await?),
+            ProviderMode::Wire => Some(wire::Wire::start(args, clips.texts()).await?),
             ProviderMode::Doubles => None,
         };
         let tts: Arc<dyn frontdesk_actors::provider::TtsProvider> = match &wire {
@@ -153,9 +153,13 @@ impl Sim {
             Some(w) => Arc::clone(&w.llm),
             None => Arc::new(llm),
         };
+        let stt: Arc<dyn frontdesk_actors::provider::SttProvider> = match &wire {
+            Some(w) => Arc::clone(&w.stt),
+            None => Arc::new(stt),
+        };
         let collector = Arc::new(Collector::new()?);
         let deps = CallDeps {
-            stt: Arc::new(stt),
+            stt,
             llm,
             tts,
             store: Arc::new(MemoryStore::seeded()) as Arc<dyn Store>,

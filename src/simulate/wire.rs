@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use frontdesk_actors::audio::ROOM_RATE;
 use frontdesk_actors::doubles::Latency;
-use frontdesk_actors::provider::{LlmProvider, TtsProvider};
+use frontdesk_actors::provider::{LlmProvider, SttProvider, TtsProvider};
 
 use super::SimArgs;
 use crate::emulators::faults::FaultConfig;
-use crate::emulators::{cartesia, openai, Emulator};
+use crate::emulators::{cartesia, deepgram, openai, Emulator};
 use crate::providers::cartesia::{CartesiaConfig, CartesiaTts};
+use crate::providers::deepgram::{DeepgramConfig, DeepgramStt};
 use crate::providers::openai::{OpenAiConfig, OpenAiLlm};
 use crate::secret::Secret;
 
@@ -23,12 +24,14 @@ const LOOPBACK: SocketAddr =
 /// Running emulators and the clients pointed at them.
 pub struct Wire {
     pub emulators: Vec<Emulator>,
+    pub stt: Arc<dyn SttProvider>,
     pub llm: Arc<dyn LlmProvider>,
     pub tts: Arc<dyn TtsProvider>,
 }
 
 impl Wire {
-    pub async fn start(args: &SimArgs) -> anyhow::Result<Self> {
+    /// `script`: what the caller says, line by line (the STT emulator's transcripts).
+    pub async fn start(args: &SimArgs, script: Vec<String>) -> anyhow::Result<Self> {
         let faults = FaultConfig {
             rate: args.fault_rate,
             ..Default::default()
@@ -65,8 +68,24 @@ impl Wire {
             api_key: Secret::new("simulation"),
             ..Default::default()
         })?;
+        let stt_emu = deepgram::start(
+            deepgram::DeepgramEmulatorConfig {
+                default_script: script,
+                latency: Latency::ms(args.stt_latency_ms, j),
+                faults: faults.clone(),
+                ..Default::default()
+            },
+            LOOPBACK,
+        )
+        .await?;
+        let stt = DeepgramStt::new(DeepgramConfig {
+            url: format!("{}/v1/listen", stt_emu.ws_url()),
+            api_key: Secret::new("simulation"),
+            ..Default::default()
+        });
         Ok(Self {
-            emulators: vec![llm_emu, tts_emu],
+            emulators: vec![stt_emu, llm_emu, tts_emu],
+            stt: Arc::new(stt),
             llm: Arc::new(llm),
             tts: Arc::new(tts),
         })
