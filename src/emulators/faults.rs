@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use frontdesk_actors::call::shared::lock;
 use serde::{Deserialize, Serialize};
 
 /// A way a provider can misbehave.
@@ -95,20 +96,12 @@ impl Faults {
 
     /// Tests: the next connection/request gets `kind`, whatever the rate.
     pub fn force_next(&self, kind: FaultKind) {
-        self.forced
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(kind);
+        lock(&self.forced).push_back(kind);
     }
 
     /// The fault (if any) for the next connection/request, among the kinds this emulator supports.
     pub fn draw(&self, supported: &[FaultKind]) -> Option<FaultKind> {
-        if let Some(kind) = self
-            .forced
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
-        {
+        if let Some(kind) = lock(&self.forced).pop_front() {
             return Some(kind);
         }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
@@ -134,21 +127,13 @@ impl Faults {
 
     /// Record that `kind` was actually injected.
     pub fn count(&self, provider: &'static str, kind: FaultKind) {
-        *self
-            .injected
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(kind)
-            .or_default() += 1;
+        *lock(&self.injected).entry(kind).or_default() += 1;
         metrics::counter!("frontdesk_emulator_faults_total", "provider" => provider, "kind" => kind.as_str()).increment(1);
     }
 
     /// Faults injected so far, by kind.
     pub fn injected(&self) -> std::collections::BTreeMap<FaultKind, u64> {
-        self.injected
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.injected).clone()
     }
 }
 

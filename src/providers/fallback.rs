@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use frontdesk_actors::call::shared::lock;
 use frontdesk_actors::provider::{
     ChatRequest, LlmError, LlmEvent, LlmProvider, SttError, SttProvider, SttSession,
     SttSessionConfig, TtsError, TtsProvider, TtsRequest, TtsSession,
@@ -37,27 +38,23 @@ impl Breaker {
 
     /// May the primary be tried now? (After the cool-down it gets one more chance.)
     pub fn primary_allowed(&self) -> bool {
-        let down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        let down = lock(&self.down_until);
         down.is_none_or(|until| Instant::now() >= until)
     }
 
     pub fn primary_failed(&self, why: &dyn std::fmt::Display) {
         tracing::warn!(kind = self.kind, error = %why, cooldown = ?self.cooldown, "primary provider unhealthy; failing over");
-        *self.down_until.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(Instant::now() + self.cooldown);
+        *lock(&self.down_until) = Some(Instant::now() + self.cooldown);
         self.failovers.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("frontdesk_provider_failovers_total", "kind" => self.kind).increment(1);
     }
 
     pub fn primary_ok(&self) {
-        *self.down_until.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *lock(&self.down_until) = None;
     }
 
     pub fn is_healthy(&self) -> bool {
-        self.down_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_none()
+        lock(&self.down_until).is_none()
     }
 
     pub fn failovers(&self) -> u64 {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use frontdesk_actors::call::shared::lock;
 use frontdesk_actors::call::{CallObserver, CallOutcome, EndReason, TurnReport};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -41,7 +42,7 @@ impl Collector {
     }
 
     pub fn stages(&self) -> BTreeMap<String, StageStats> {
-        let hist = self.hist.lock().unwrap_or_else(|p| p.into_inner());
+        let hist = lock(&self.hist);
         STAGES
             .iter()
             .zip(hist.iter())
@@ -50,10 +51,7 @@ impl Collector {
     }
 
     pub fn outcomes(&self) -> Vec<CallOutcome> {
-        self.outcomes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.outcomes).clone()
     }
 }
 
@@ -71,7 +69,7 @@ impl CallObserver for Collector {
             r.tts_start_lag,
             r.playout_lag,
         ];
-        let mut hist = self.hist.lock().unwrap_or_else(|p| p.into_inner());
+        let mut hist = lock(&self.hist);
         for (h, v) in hist.iter_mut().zip(values) {
             if let Some(d) = v {
                 h.saturating_record((d.as_micros() as u64).max(1));
@@ -80,10 +78,7 @@ impl CallObserver for Collector {
     }
 
     fn call_ended(&self, outcome: &CallOutcome) {
-        self.outcomes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(outcome.clone());
+        lock(&self.outcomes).push(outcome.clone());
     }
 }
 

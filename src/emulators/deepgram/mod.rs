@@ -14,6 +14,7 @@ use std::time::Duration;
 use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use frontdesk_actors::call::shared::lock;
 use frontdesk_actors::doubles::Latency;
 use serde::Deserialize;
 
@@ -97,7 +98,7 @@ impl Shared {
     }
 
     fn lock_cursors(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, usize>> {
-        self.cursors.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.cursors)
     }
 }
 

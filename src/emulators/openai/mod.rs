@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use frontdesk_actors::call::shared::lock;
 use frontdesk_actors::doubles::Latency;
 use frontdesk_actors::provider::{ChatMessage, ChatRequest, Role, ToolCall};
 use serde::{Deserialize, Serialize};
@@ -82,10 +83,7 @@ pub struct OpenAiControls {
 impl OpenAiControls {
     /// The next request gets `f` (before any `Faults` draw).
     pub fn force_next(&self, f: Forced) {
-        self.forced
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(f);
+        lock(&self.forced).push_back(f);
     }
 
     /// Chat-completion requests received so far (authorised or not).
@@ -94,10 +92,7 @@ impl OpenAiControls {
     }
 
     fn take(&self) -> Option<Forced> {
-        self.forced
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
+        lock(&self.forced).pop_front()
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc, Weekday};
 
+use crate::call::shared::lock;
 use crate::store::{
     Appointment, AppointmentStatus, BookingRequest, Doctor, Patient, PatientQuery, RecordOp, Slot,
     Store, StoreError,
@@ -335,7 +336,7 @@ impl MemoryStore {
 
     fn lock(&self) -> MutexGuard<'_, Data> {
         // A panicking test thread must not wedge every other user of the store.
-        self.data.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.data)
     }
 
     /// Simulated latency and outage, then "now". The sleep happens before taking the lock so
