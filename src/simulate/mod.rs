@@ -23,6 +23,14 @@ use self::caller::{Caller, CallerConfig, CallerStats};
 use self::clips::Clips;
 use self::report::{secs, Collector, Report};
 
+/// One provider of each kind, as a call uses them.
+#[derive(Clone)]
+pub struct Providers {
+    pub stt: Arc<dyn frontdesk_actors::provider::SttProvider>,
+    pub llm: Arc<dyn frontdesk_actors::provider::LlmProvider>,
+    pub tts: Arc<dyn frontdesk_actors::provider::TtsProvider>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProviderMode {
     Wire,
@@ -70,7 +78,8 @@ pub struct SimArgs {
 }
 
 impl SimArgs {
-    fn providers(&self, clips: &Clips) -> (ScriptedStt, ScriptedLlm, ScriptedTts) {
+    /// The in-process doubles, with this run's latencies.
+    fn doubles(&self, clips: &Clips) -> Providers {
         let j = self.jitter_ms;
         let stt = ScriptedStt::new(ScriptedSttConfig {
             mode: TranscriptMode::Script(clips.texts()),
@@ -88,7 +97,11 @@ impl SimArgs {
             sample_rate: frontdesk_actors::audio::ROOM_RATE,
             ..Default::default()
         });
-        (stt, llm, tts)
+        Providers {
+            stt: Arc::new(stt),
+            llm: Arc::new(llm),
+            tts: Arc::new(tts),
+        }
     }
 
     fn settings(&self) -> BTreeMap<String, String> {
@@ -140,28 +153,19 @@ struct Sim {
 impl Sim {
     async fn new(args: &SimArgs) -> anyhow::Result<Self> {
         let clips = Clips::load()?;
-        let (stt, llm, tts) = args.providers(&clips);
-        let wire = match args.providers {
-            ProviderMode::Wire => Some(wire::Wire::start(args, clips.texts()).await?),
-            ProviderMode::Doubles => None,
-        };
-        let tts: Arc<dyn frontdesk_actors::provider::TtsProvider> = match &wire {
-            Some(w) => Arc::clone(&w.tts),
-            None => Arc::new(tts),
-        };
-        let llm: Arc<dyn frontdesk_actors::provider::LlmProvider> = match &wire {
-            Some(w) => Arc::clone(&w.llm),
-            None => Arc::new(llm),
-        };
-        let stt: Arc<dyn frontdesk_actors::provider::SttProvider> = match &wire {
-            Some(w) => Arc::clone(&w.stt),
-            None => Arc::new(stt),
+        let (wire, p) = match args.providers {
+            ProviderMode::Wire => {
+                let w = wire::Wire::start(args, clips.texts()).await?;
+                let p = w.providers.clone();
+                (Some(w), p)
+            }
+            ProviderMode::Doubles => (None, args.doubles(&clips)),
         };
         let collector = Arc::new(Collector::new()?);
         let deps = CallDeps {
-            stt,
-            llm,
-            tts,
+            stt: p.stt,
+            llm: p.llm,
+            tts: p.tts,
             store: Arc::new(MemoryStore::seeded()) as Arc<dyn Store>,
             observer: Arc::clone(&collector) as _,
         };

@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use frontdesk_actors::audio::ROOM_RATE;
 use frontdesk_actors::doubles::Latency;
-use frontdesk_actors::provider::{LlmProvider, SttProvider, TtsProvider};
 
-use super::SimArgs;
+use super::{Providers, SimArgs};
 use crate::emulators::faults::FaultConfig;
 use crate::emulators::{cartesia, deepgram, openai, Emulator};
 use crate::providers::cartesia::{CartesiaConfig, CartesiaTts};
@@ -24,9 +23,8 @@ const LOOPBACK: SocketAddr =
 /// Running emulators and the clients pointed at them.
 pub struct Wire {
     pub emulators: Vec<Emulator>,
-    pub stt: Arc<dyn SttProvider>,
-    pub llm: Arc<dyn LlmProvider>,
-    pub tts: Arc<dyn TtsProvider>,
+    /// The real clients, pointed at `emulators`.
+    pub providers: Providers,
 }
 
 impl Wire {
@@ -85,9 +83,11 @@ impl Wire {
         });
         Ok(Self {
             emulators: vec![stt_emu, llm_emu, tts_emu],
-            stt: Arc::new(stt),
-            llm: Arc::new(llm),
-            tts: Arc::new(tts),
+            providers: Providers {
+                stt: Arc::new(stt),
+                llm: Arc::new(llm),
+                tts: Arc::new(tts),
+            },
         })
     }
 
