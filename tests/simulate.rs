@@ -17,6 +17,7 @@ fn args(calls: usize) -> SimArgs {
         jitter_ms: 40,
         providers: simulate::ProviderMode::Doubles,
         fault_rate: 0.0,
+        fallback: false,
         report: None,
         pipeline: Default::default(),
     }

@@ -79,6 +79,8 @@ pub struct Faults {
     cfg: FaultConfig,
     next: AtomicU64,
     forced: Mutex<VecDeque<FaultKind>>,
+    /// Forced for the next stream inside a connection (a Cartesia context).
+    forced_inner: Mutex<VecDeque<FaultKind>>,
     injected: Mutex<std::collections::BTreeMap<FaultKind, u64>>,
 }
 
@@ -99,11 +101,28 @@ impl Faults {
         lock(&self.forced).push_back(kind);
     }
 
+    /// Tests: the next stream multiplexed inside a connection gets `kind`.
+    pub fn force_next_inner(&self, kind: FaultKind) {
+        lock(&self.forced_inner).push_back(kind);
+    }
+
     /// The fault (if any) for the next connection/request, among the kinds this emulator supports.
     pub fn draw(&self, supported: &[FaultKind]) -> Option<FaultKind> {
         if let Some(kind) = lock(&self.forced).pop_front() {
             return Some(kind);
         }
+        self.draw_random(supported)
+    }
+
+    /// The fault (if any) for the next stream inside a connection: same rate, its own forced queue.
+    pub fn draw_inner(&self, supported: &[FaultKind]) -> Option<FaultKind> {
+        if let Some(kind) = lock(&self.forced_inner).pop_front() {
+            return Some(kind);
+        }
+        self.draw_random(supported)
+    }
+
+    fn draw_random(&self, supported: &[FaultKind]) -> Option<FaultKind> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let x = mix(self.cfg.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         if (x % 1_000_000) as f64 >= self.cfg.rate.clamp(0.0, 1.0) * 1_000_000.0 {

@@ -23,13 +23,7 @@ use self::caller::{Caller, CallerConfig, CallerStats};
 use self::clips::Clips;
 use self::report::{secs, Collector, Report};
 
-/// One provider of each kind, as a call uses them.
-#[derive(Clone)]
-pub struct Providers {
-    pub stt: Arc<dyn frontdesk_actors::provider::SttProvider>,
-    pub llm: Arc<dyn frontdesk_actors::provider::LlmProvider>,
-    pub tts: Arc<dyn frontdesk_actors::provider::TtsProvider>,
-}
+pub use crate::providers::config::Providers;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProviderMode {
@@ -69,6 +63,9 @@ pub struct SimArgs {
     /// Share of provider connections/requests that get an injected fault.
     #[arg(long, default_value_t = 0.0)]
     pub fault_rate: f64,
+    /// Give each provider a fault-free secondary (wire mode) behind the fallback breaker.
+    #[arg(long)]
+    pub fallback: bool,
     /// Write the report as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -101,6 +98,7 @@ impl SimArgs {
             stt: Arc::new(stt),
             llm: Arc::new(llm),
             tts: Arc::new(tts),
+            breakers: vec![],
         }
     }
 
@@ -125,13 +123,23 @@ impl SimArgs {
                 format!("{:?}", self.providers).to_lowercase(),
             ),
             ("fault_rate".into(), self.fault_rate.to_string()),
+            ("fallback".into(), self.fallback.to_string()),
         ])
     }
 }
 
 /// Run the simulation to the end on the current runtime and report.
 pub async fn run(args: SimArgs) -> anyhow::Result<Report> {
-    let sim = Sim::new(&args).await?;
+    let wire = match args.providers {
+        ProviderMode::Wire => Some(wire::Wire::start(&args, Clips::load()?.texts()).await?),
+        ProviderMode::Doubles => None,
+    };
+    run_with(args, wire).await
+}
+
+/// Run on providers set up by the caller (tests force particular faults on `wire`'s emulators).
+pub async fn run_with(args: SimArgs, wire: Option<wire::Wire>) -> anyhow::Result<Report> {
+    let sim = Sim::new(&args, wire)?;
     let baseline_rss = sysstat::rss().unwrap_or(0);
     let cpu0 = sysstat::cpu_time().unwrap_or_default();
     let wall0 = std::time::Instant::now();
@@ -151,15 +159,11 @@ struct Sim {
 }
 
 impl Sim {
-    async fn new(args: &SimArgs) -> anyhow::Result<Self> {
+    fn new(args: &SimArgs, wire: Option<wire::Wire>) -> anyhow::Result<Self> {
         let clips = Clips::load()?;
-        let (wire, p) = match args.providers {
-            ProviderMode::Wire => {
-                let w = wire::Wire::start(args, clips.texts()).await?;
-                let p = w.providers.clone();
-                (Some(w), p)
-            }
-            ProviderMode::Doubles => (None, args.doubles(&clips)),
+        let p = match &wire {
+            Some(w) => w.providers.clone(),
+            None => args.doubles(&clips),
         };
         let collector = Arc::new(Collector::new()?);
         let deps = CallDeps {
@@ -233,11 +237,10 @@ impl Sim {
             report.add_outcome(&o);
         }
         report.stages = self.collector.stages();
-        report.faults = self
-            .wire
-            .as_ref()
-            .map(wire::Wire::faults)
-            .unwrap_or_default();
+        if let Some(w) = &self.wire {
+            report.faults = w.faults();
+            report.failovers = w.failovers();
+        }
         finish(&mut report, args, wall, cpu, baseline_rss);
         report
     }

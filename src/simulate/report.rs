@@ -123,6 +123,8 @@ pub struct Report {
     pub restarts: u64,
     /// Faults the emulators injected, by "provider/kind".
     pub faults: BTreeMap<String, u64>,
+    /// Times a primary provider was declared unhealthy (with `--fallback`), by kind.
+    pub failovers: BTreeMap<String, u64>,
     pub records_dropped: u64,
     pub wall_seconds: f64,
     pub cpu_seconds: f64,
@@ -186,6 +188,9 @@ impl Report {
         t.push_str(&format!("end reasons {:?}\n", self.end_reasons));
         if !self.faults.is_empty() {
             t.push_str(&format!("faults injected {:?}\n", self.faults));
+        }
+        if !self.failovers.is_empty() {
+            t.push_str(&format!("failovers {:?}\n", self.failovers));
         }
         t.push_str(&format!(
             "drops {:?} flushed {} refused caller frames {} | restarts {} | records dropped {}\n",

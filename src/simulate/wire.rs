@@ -1,106 +1,176 @@
 //! Providers on the wire for the simulation: the emulators on loopback ports and the real clients
-//! talking to them, so the simulation runs the same client code as production.
+//! talking to them, built from a `ProvidersConfig` exactly as the service builds them, so the
+//! simulation runs the same client and fallback code as production.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use frontdesk_actors::audio::ROOM_RATE;
 use frontdesk_actors::doubles::Latency;
 
-use super::{Providers, SimArgs};
+use super::SimArgs;
 use crate::emulators::faults::FaultConfig;
 use crate::emulators::{cartesia, deepgram, openai, Emulator};
-use crate::providers::cartesia::{CartesiaConfig, CartesiaTts};
-use crate::providers::deepgram::{DeepgramConfig, DeepgramStt};
-use crate::providers::openai::{OpenAiConfig, OpenAiLlm};
+use crate::providers::cartesia::CartesiaConfig;
+use crate::providers::config::{Providers, ProvidersConfig, Secondaries};
+use crate::providers::deepgram::DeepgramConfig;
+use crate::providers::openai::OpenAiConfig;
 use crate::secret::Secret;
 
 /// The loopback address with any free port.
 const LOOPBACK: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
+/// Fault settings of each primary emulator (secondaries never get faults).
+#[derive(Clone, Debug, Default)]
+pub struct WireFaults {
+    pub deepgram: FaultConfig,
+    pub openai: FaultConfig,
+    pub cartesia: FaultConfig,
+}
+
+impl WireFaults {
+    /// The same rate, every kind, on every provider.
+    pub fn uniform(rate: f64) -> Self {
+        let f = FaultConfig {
+            rate,
+            ..Default::default()
+        };
+        Self {
+            deepgram: f.clone(),
+            openai: f.clone(),
+            cartesia: f,
+        }
+    }
+}
+
 /// Running emulators and the clients pointed at them.
 pub struct Wire {
+    /// Primaries first, then (with `--fallback`) the secondaries.
     pub emulators: Vec<Emulator>,
-    /// The real clients, pointed at `emulators`.
     pub providers: Providers,
 }
 
 impl Wire {
     /// `script`: what the caller says, line by line (the STT emulator's transcripts).
     pub async fn start(args: &SimArgs, script: Vec<String>) -> anyhow::Result<Self> {
-        let faults = FaultConfig {
-            rate: args.fault_rate,
+        Self::start_with(args, script, WireFaults::uniform(args.fault_rate)).await
+    }
+
+    pub async fn start_with(
+        args: &SimArgs,
+        script: Vec<String>,
+        faults: WireFaults,
+    ) -> anyhow::Result<Self> {
+        let primary = EmulatorSet::start(args, &script, faults).await?;
+        let mut cfg = ProvidersConfig {
+            deepgram: primary.deepgram(),
+            openai: primary.openai(),
+            cartesia: primary.cartesia(),
             ..Default::default()
         };
-        let j = args.jitter_ms;
-        let tts_emu = cartesia::start(
-            cartesia::CartesiaEmulatorConfig {
-                ttfb: Latency::ms(args.tts_ttfb_ms, j),
-                faults: faults.clone(),
-                ..Default::default()
-            },
-            LOOPBACK,
-        )
-        .await?;
-        let tts = CartesiaTts::new(CartesiaConfig {
-            url: format!("{}/tts/websocket", tts_emu.ws_url()),
-            api_key: Secret::new("simulation"),
-            // The room rate: no resampling on the way out.
-            sample_rate: ROOM_RATE,
-            ..Default::default()
-        })?;
-        let llm_emu = openai::start(
-            openai::OpenAiEmulatorConfig {
-                ttft: Latency::ms(args.llm_ttft_ms, j),
-                token_interval_ms: u64::from(args.llm_token_ms),
-                faults: faults.clone(),
-                ..Default::default()
-            },
-            LOOPBACK,
-        )
-        .await?;
-        let llm = OpenAiLlm::new(OpenAiConfig {
-            base_url: llm_emu.http_url(),
-            api_key: Secret::new("simulation"),
-            ..Default::default()
-        })?;
-        let stt_emu = deepgram::start(
-            deepgram::DeepgramEmulatorConfig {
-                default_script: script,
-                latency: Latency::ms(args.stt_latency_ms, j),
-                faults: faults.clone(),
-                ..Default::default()
-            },
-            LOOPBACK,
-        )
-        .await?;
-        let stt = DeepgramStt::new(DeepgramConfig {
-            url: format!("{}/v1/listen", stt_emu.ws_url()),
-            api_key: Secret::new("simulation"),
-            ..Default::default()
-        });
+        let mut emulators = primary.emulators;
+        if args.fallback {
+            let second = EmulatorSet::start(args, &script, WireFaults::default()).await?;
+            cfg.secondary = Secondaries {
+                deepgram: Some(second.deepgram()),
+                openai: Some(second.openai()),
+                cartesia: Some(second.cartesia()),
+            };
+            emulators.extend(second.emulators);
+            // With a secondary waiting, a stalled request moves over at once.
+            cfg.openai.ttft_retries = 0;
+        }
+        let errors = cfg.validate();
+        anyhow::ensure!(errors.is_empty(), "providers: {}", errors.join("; "));
         Ok(Self {
-            emulators: vec![stt_emu, llm_emu, tts_emu],
-            providers: Providers {
-                stt: Arc::new(stt),
-                llm: Arc::new(llm),
-                tts: Arc::new(tts),
-            },
+            emulators,
+            providers: cfg.build()?,
         })
+    }
+
+    /// The primary emulator called `name` ("deepgram", "openai", "cartesia").
+    pub fn emulator(&self, name: &str) -> Option<&Emulator> {
+        self.emulators.iter().find(|e| e.name == name)
     }
 
     /// Faults injected so far, as "provider/kind".
     pub fn faults(&self) -> BTreeMap<String, u64> {
-        self.emulators
-            .iter()
-            .flat_map(|e| {
-                e.faults
-                    .injected()
-                    .into_iter()
-                    .map(move |(k, n)| (format!("{}/{}", e.name, k.as_str()), n))
-            })
+        let mut out = BTreeMap::new();
+        for e in &self.emulators {
+            for (k, n) in e.faults.injected() {
+                *out.entry(format!("{}/{}", e.name, k.as_str())).or_default() += n;
+            }
+        }
+        out
+    }
+
+    /// Times each primary was declared unhealthy, by kind.
+    pub fn failovers(&self) -> BTreeMap<String, u64> {
+        let b = &self.providers.breakers;
+        b.iter()
+            .map(|b| (b.kind().to_string(), b.failovers()))
             .collect()
+    }
+}
+
+/// One emulator of each kind: [stt, llm, tts].
+struct EmulatorSet {
+    emulators: Vec<Emulator>,
+}
+
+impl EmulatorSet {
+    async fn start(args: &SimArgs, script: &[String], faults: WireFaults) -> anyhow::Result<Self> {
+        let j = args.jitter_ms;
+        let stt = deepgram::DeepgramEmulatorConfig {
+            default_script: script.to_vec(),
+            latency: Latency::ms(args.stt_latency_ms, j),
+            faults: faults.deepgram,
+            ..Default::default()
+        };
+        let llm = openai::OpenAiEmulatorConfig {
+            ttft: Latency::ms(args.llm_ttft_ms, j),
+            token_interval_ms: u64::from(args.llm_token_ms),
+            faults: faults.openai,
+            ..Default::default()
+        };
+        let tts = cartesia::CartesiaEmulatorConfig {
+            ttfb: Latency::ms(args.tts_ttfb_ms, j),
+            faults: faults.cartesia,
+            ..Default::default()
+        };
+        Ok(Self {
+            emulators: vec![
+                deepgram::start(stt, LOOPBACK).await?,
+                openai::start(llm, LOOPBACK).await?,
+                cartesia::start(tts, LOOPBACK).await?,
+            ],
+        })
+    }
+
+    fn deepgram(&self) -> DeepgramConfig {
+        DeepgramConfig {
+            url: format!("{}/v1/listen", self.emulators[0].ws_url()),
+            api_key: Secret::new("simulation"),
+            ..Default::default()
+        }
+    }
+
+    fn openai(&self) -> OpenAiConfig {
+        OpenAiConfig {
+            base_url: self.emulators[1].http_url(),
+            api_key: Secret::new("simulation"),
+            ..Default::default()
+        }
+    }
+
+    fn cartesia(&self) -> CartesiaConfig {
+        CartesiaConfig {
+            url: format!("{}/tts/websocket", self.emulators[2].ws_url()),
+            api_key: Secret::new("simulation"),
+            // The room rate: no resampling on the way out.
+            sample_rate: ROOM_RATE,
+            ..Default::default()
+        }
     }
 }

@@ -230,9 +230,45 @@ impl Session {
     }
 
     fn reply_error(&self, context_id: Option<&str>, code: &str, msg: &str) {
-        let _ = self
-            .out
-            .send(Out::Json(error_json(self.new_shape, context_id, code, msg)));
+        self.reply_status(context_id, 400, code, msg);
+    }
+
+    fn reply_status(&self, context_id: Option<&str>, status: u16, code: &str, msg: &str) {
+        let v = error_json(self.new_shape, context_id, status, code, msg);
+        let _ = self.out.send(Out::Json(v));
+    }
+
+    /// Faults are also drawn per context, because a client multiplexes every reply of a process
+    /// over one socket: a per-connection draw alone would almost never strike in a long run.
+    /// `None`: the context was refused with an error; `Some(stall)`: it starts, maybe stalled.
+    fn context_fault(&mut self, id: &str) -> Option<bool> {
+        if self.fault.is_some() {
+            return Some(false);
+        }
+        let faults = &self.shared.faults;
+        match faults.draw_inner(&FaultKind::ALL) {
+            None => Some(false),
+            Some(k @ FaultKind::Stall) => {
+                faults.count(NAME, k);
+                Some(true)
+            }
+            Some(k @ FaultKind::RateLimited) => {
+                faults.count(NAME, k);
+                self.reply_status(Some(id), 429, "concurrency_limit", "too many contexts");
+                None
+            }
+            Some(k @ FaultKind::ServerError) => {
+                faults.count(NAME, k);
+                self.reply_status(Some(id), 500, "internal_error", "internal error");
+                None
+            }
+            // Socket-level faults strike after `after_messages` more messages on this socket.
+            Some(k) => {
+                self.fault = Some(k);
+                self.sent = 0;
+                Some(false)
+            }
+        }
     }
 
     fn on_text(&mut self, text: &str) {
@@ -269,7 +305,10 @@ impl Session {
             return self.reply_error(Some(&id), "context_mismatch", msg);
         }
         if !self.contexts.contains_key(&id) {
-            let ctx = self.spawn_context(&id, &req.fields, req.sample_rate);
+            let Some(stall) = self.context_fault(&id) else {
+                return;
+            };
+            let ctx = self.spawn_context(&id, &req.fields, req.sample_rate, stall);
             self.contexts.insert(id.clone(), ctx);
         }
         if let Some(ctx) = self.contexts.get(&id) {
@@ -283,7 +322,7 @@ impl Session {
         }
     }
 
-    fn spawn_context(&self, id: &str, fields: &Value, rate: u32) -> Ctx {
+    fn spawn_context(&self, id: &str, fields: &Value, rate: u32, stall: bool) -> Ctx {
         let cfg = &self.shared.cfg;
         let generation = self.shared.contexts.fetch_add(1, Ordering::Relaxed);
         let pace = Pace {
@@ -292,7 +331,7 @@ impl Session {
             realtime_factor: cfg.realtime_factor,
             chunk_ms: cfg.chunk_ms,
             expiry: Duration::from_millis(u64::from(cfg.context_expiry_ms)),
-            stall: self.fault == Some(FaultKind::Stall),
+            stall: stall || self.fault == Some(FaultKind::Stall),
         };
         let (input, rx) = mpsc::unbounded_channel();
         let context = Context {

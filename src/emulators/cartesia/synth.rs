@@ -65,14 +65,20 @@ pub(super) fn parse_request(v: &Value) -> Result<Request, String> {
 pub(super) fn error_json(
     new_shape: bool,
     context_id: Option<&str>,
+    status: u16,
     code: &str,
     msg: &str,
 ) -> Value {
     let mut v = if new_shape {
-        json!({"type": "error", "done": true, "status_code": 400, "error_code": code,
-               "title": "Invalid request", "message": msg})
+        let title = if status >= 500 {
+            "Internal error"
+        } else {
+            "Invalid request"
+        };
+        json!({"type": "error", "done": true, "status_code": status, "error_code": code,
+               "title": title, "message": msg})
     } else {
-        json!({"type": "error", "done": true, "status_code": 400, "error": msg})
+        json!({"type": "error", "done": true, "status_code": status, "error": msg})
     };
     if let (Some(id), Some(o)) = (context_id, v.as_object_mut()) {
         o.insert("context_id".into(), json!(id));

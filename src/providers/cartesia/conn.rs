@@ -1,7 +1,9 @@
-//! The one websocket a `CartesiaTts` shares between its sessions: a task owns the socket, writes the
-//! sessions' requests and routes each server message to its context's events by `context_id`.
+//! One pooled Cartesia websocket: a task owns the socket, writes its sessions' requests and routes
+//! each server message to its context's events by `context_id`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use frontdesk_actors::provider::{TtsError, TtsEvent};
@@ -40,11 +42,38 @@ pub(super) enum Cmd {
 #[derive(Clone)]
 pub(super) struct Handle {
     pub cmds: mpsc::UnboundedSender<Cmd>,
+    /// Contexts currently leased on this socket.
+    active: Arc<AtomicUsize>,
 }
 
 impl Handle {
     pub fn is_alive(&self) -> bool {
         !self.cmds.is_closed()
+    }
+
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Count one more context on this socket until the lease is dropped.
+    pub fn lease(&self) -> Lease {
+        self.active.fetch_add(1, Ordering::Relaxed);
+        Lease(self.clone())
+    }
+}
+
+/// One context's claim on a socket.
+pub(super) struct Lease(Handle);
+
+impl Lease {
+    pub fn cmds(&self) -> &mpsc::UnboundedSender<Cmd> {
+        &self.0.cmds
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -63,7 +92,11 @@ pub(super) async fn connect(cfg: &CartesiaConfig) -> Result<Handle, TtsError> {
         .insert("X-API-Key", header(cfg.api_key.expose())?);
     req.headers_mut()
         .insert("Cartesia-Version", header(&cfg.version)?);
-    let handshake = tokio_tungstenite::connect_async(req);
+    let handshake = tokio_tungstenite::connect_async_with_config(
+        req,
+        Some(crate::providers::ws_config()),
+        true,
+    );
     let (ws, _) = tokio::time::timeout(cfg.connect_timeout(), handshake)
         .await
         .map_err(|_| TtsError::Timeout("websocket handshake".into()))?
@@ -78,7 +111,10 @@ pub(super) async fn connect(cfg: &CartesiaConfig) -> Result<Handle, TtsError> {
         last_rx: Instant::now(),
     };
     tokio::spawn(conn.run());
-    Ok(Handle { cmds })
+    Ok(Handle {
+        cmds,
+        active: Arc::default(),
+    })
 }
 
 /// 401/403: wrong key, do not retry; 429: over the concurrency limit, retry later.

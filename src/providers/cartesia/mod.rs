@@ -1,11 +1,13 @@
-//! Cartesia streaming TTS over its websocket (protocols.md §4). One socket per provider, shared by
-//! all sessions: each reply is a Cartesia *context*, so concurrent replies cost no extra handshakes.
+//! Cartesia streaming TTS over its websocket (protocols.md §4). Each reply is a Cartesia *context*
+//! on a pooled socket. A socket carries at most `contexts_per_socket` contexts at a time (1 by
+//! default, as LiveKit's plugin does): a socket failure then fails only the replies on it, not every
+//! call in the process, and a socket freed by a finished reply is reused without a handshake.
 
 mod conn;
 pub mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,7 +16,8 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::secret::Secret;
-use conn::{Cmd, Event, Handle};
+use conn::{Cmd, Event, Handle, Lease};
+use frontdesk_actors::call::shared::lock;
 use wire::ContextTemplate;
 
 /// Cartesia settings (`[tts.cartesia]`).
@@ -34,6 +37,8 @@ pub struct CartesiaConfig {
     /// re-speaks instead of leaving dead air.
     pub first_chunk_timeout_ms: u32,
     pub connect_timeout_ms: u32,
+    /// Concurrent contexts per pooled socket (the blast radius of one socket failure).
+    pub contexts_per_socket: usize,
 }
 
 impl Default for CartesiaConfig {
@@ -49,6 +54,7 @@ impl Default for CartesiaConfig {
             sample_rate: 24_000,
             first_chunk_timeout_ms: 600,
             connect_timeout_ms: 3_000,
+            contexts_per_socket: 1,
         }
     }
 }
@@ -86,6 +92,9 @@ impl CartesiaConfig {
         if self.first_chunk_timeout_ms == 0 || self.connect_timeout_ms == 0 {
             return Err(CartesiaConfigError::Empty("timeout"));
         }
+        if self.contexts_per_socket == 0 {
+            return Err(CartesiaConfigError::Empty("contexts_per_socket"));
+        }
         Ok(())
     }
 }
@@ -103,7 +112,7 @@ pub enum CartesiaConfigError {
 /// The Cartesia TTS client.
 pub struct CartesiaTts {
     cfg: Arc<CartesiaConfig>,
-    conn: tokio::sync::Mutex<Option<Handle>>,
+    pool: Mutex<Vec<Handle>>,
     contexts: AtomicU64,
 }
 
@@ -112,38 +121,53 @@ impl CartesiaTts {
         cfg.validate()?;
         Ok(Self {
             cfg: Arc::new(cfg),
-            conn: tokio::sync::Mutex::new(None),
+            pool: Mutex::new(Vec::new()),
             contexts: AtomicU64::new(0),
         })
     }
 
-    /// The live socket, reconnecting lazily if the last one is gone.
-    async fn connection(&self) -> Result<Handle, TtsError> {
-        let mut slot = self.conn.lock().await;
-        if let Some(h) = slot.as_ref().filter(|h| h.is_alive()) {
-            return Ok(h.clone());
-        }
-        *slot = None;
-        let handle = conn::connect(&self.cfg).await?;
-        *slot = Some(handle.clone());
-        Ok(handle)
+    /// Live sockets in the pool (tests, metrics).
+    pub fn sockets(&self) -> usize {
+        let mut pool = lock(&self.pool);
+        pool.retain(Handle::is_alive);
+        pool.len()
     }
 
-    /// Register a context on the live socket; one retry covers a socket that died just now.
+    /// A socket with room for one more context: the least busy live one, or a new one. The pool
+    /// lock is not held across the handshake, so a burst of replies connects in parallel.
+    async fn connection(&self) -> Result<Lease, TtsError> {
+        {
+            let mut pool = lock(&self.pool);
+            pool.retain(Handle::is_alive);
+            let free = pool
+                .iter()
+                .filter(|h| h.active() < self.cfg.contexts_per_socket)
+                .min_by_key(|h| h.active());
+            if let Some(h) = free {
+                return Ok(h.lease());
+            }
+        }
+        let handle = conn::connect(&self.cfg).await?;
+        let lease = handle.lease();
+        lock(&self.pool).push(handle);
+        Ok(lease)
+    }
+
+    /// Register a context on a socket; one retry covers a socket that died just now.
     async fn register(
         &self,
         id: &str,
-    ) -> Result<(Handle, mpsc::UnboundedReceiver<Event>), TtsError> {
+    ) -> Result<(Lease, mpsc::UnboundedReceiver<Event>), TtsError> {
         let mut last = TtsError::Closed("not connected".into());
         for _ in 0..2 {
-            let handle = self.connection().await?;
+            let lease = self.connection().await?;
             let (tx, rx) = mpsc::unbounded_channel();
             let cmd = Cmd::Register {
                 id: id.to_string(),
                 events: tx,
             };
-            match handle.cmds.send(cmd) {
-                Ok(()) => return Ok((handle, rx)),
+            match lease.cmds().send(cmd) {
+                Ok(()) => return Ok((lease, rx)),
                 Err(_) => last = TtsError::Closed("socket ended while opening".into()),
             }
         }
@@ -160,7 +184,7 @@ impl TtsProvider for CartesiaTts {
     async fn open(&self, req: &TtsRequest) -> Result<TtsSession, TtsError> {
         let n = self.contexts.fetch_add(1, Ordering::Relaxed);
         let context_id = format!("{}-{}-{n}", req.call_id, req.reply_id);
-        let (handle, queue) = self.register(&context_id).await?;
+        let (lease, queue) = self.register(&context_id).await?;
         let (tx, events) = mpsc::channel(64);
         let forwarder = tokio::spawn(forward(queue, tx));
         let template = ContextTemplate {
@@ -172,7 +196,7 @@ impl TtsProvider for CartesiaTts {
         };
         let input = Input {
             template,
-            cmds: handle.cmds,
+            lease,
             forwarder: forwarder.abort_handle(),
             ended: false,
         };
@@ -195,7 +219,8 @@ async fn forward(mut queue: mpsc::UnboundedReceiver<Event>, tx: mpsc::Sender<Eve
 
 struct Input {
     template: ContextTemplate,
-    cmds: mpsc::UnboundedSender<Cmd>,
+    /// Held until the session is dropped: the socket is busy until then.
+    lease: Lease,
     forwarder: tokio::task::AbortHandle,
     /// Finished or cancelled: nothing more to send.
     ended: bool,
@@ -208,7 +233,8 @@ impl Input {
             json,
             text,
         };
-        self.cmds
+        self.lease
+            .cmds()
             .send(cmd)
             .map_err(|_| TtsError::Closed("cartesia socket ended".into()))
     }
@@ -235,7 +261,7 @@ impl TtsInput for Input {
         self.ended = true;
         self.forwarder.abort();
         // A dead socket has nothing left to cancel.
-        let _ = self.cmds.send(Cmd::Cancel {
+        let _ = self.lease.cmds().send(Cmd::Cancel {
             id: self.template.context_id.clone(),
         });
         Ok(())
@@ -246,7 +272,7 @@ impl Drop for Input {
     /// A session dropped mid-reply (its actor died) must not keep generating on the shared socket.
     fn drop(&mut self) {
         if !self.ended {
-            let _ = self.cmds.send(Cmd::Cancel {
+            let _ = self.lease.cmds().send(Cmd::Cancel {
                 id: self.template.context_id.clone(),
             });
         }

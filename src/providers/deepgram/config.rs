@@ -8,7 +8,7 @@ use crate::secret::Secret;
 
 /// Deepgram client settings (`[stt.deepgram]`-style config). Durations are humantime strings
 /// ("5s", "250ms").
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeepgramConfig {
     /// Websocket endpoint, without query (the client adds it).
@@ -46,7 +46,9 @@ impl Default for DeepgramConfig {
             utterance_end_ms: None,
             keepalive_every: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
-            result_timeout: Duration::from_secs(5),
+            // Finalize is answered in a few hundred ms; past this the session is replaced and the
+            // utterance replayed, which beats more dead air.
+            result_timeout: Duration::from_millis(1_500),
         }
     }
 }

@@ -55,7 +55,11 @@ async fn handshake(cfg: &DeepgramConfig, url: &str) -> Result<session::Ws, SttEr
     let auth = HeaderValue::from_str(&format!("Token {}", cfg.api_key.expose()))
         .map_err(|_| SttError::Auth("api key is not a valid header value".into()))?;
     req.headers_mut().insert("authorization", auth);
-    let connect = tokio_tungstenite::connect_async(req);
+    let connect = tokio_tungstenite::connect_async_with_config(
+        req,
+        Some(crate::providers::ws_config()),
+        true,
+    );
     match tokio::time::timeout(cfg.connect_timeout, connect).await {
         Err(_) => Err(SttError::Connect(format!(
             "handshake timed out after {:?}",

@@ -25,7 +25,7 @@ const MAX_LIVE_WAIT: Duration = Duration::from_secs(2);
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(2);
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OpenAiConfig {
     /// Requests go to `{base_url}/v1/chat/completions`.
@@ -41,6 +41,9 @@ pub struct OpenAiConfig {
     #[serde(deserialize_with = "duration")]
     pub request_timeout: Duration,
     pub max_retries: u32,
+    /// Immediate retries after a first-token timeout (a stalled backend is often one bad
+    /// connection); set 0 when a secondary provider should take over at once.
+    pub ttft_retries: u32,
 }
 
 impl Default for OpenAiConfig {
@@ -51,9 +54,10 @@ impl Default for OpenAiConfig {
             model: "gpt-4o-mini".into(),
             temperature: None,
             max_tokens: None,
-            ttft_timeout: Duration::from_secs(3),
+            ttft_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(60),
             max_retries: 2,
+            ttft_retries: 1,
         }
     }
 }
@@ -117,7 +121,11 @@ impl LlmProvider for OpenAiLlm {
         };
         // Errors (HTTP, timeout, stream) arrive on the channel, so `stream` itself never fails.
         let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(run(attempt, self.cfg.max_retries, tx));
+        let budget = Retries {
+            max: self.cfg.max_retries,
+            ttft: self.cfg.ttft_retries,
+        };
+        tokio::spawn(run(attempt, budget, tx));
         Ok(rx)
     }
 }
@@ -137,6 +145,8 @@ struct Failure {
     retry: bool,
     /// Server-requested wait before retrying.
     wait: Option<Duration>,
+    /// No first token in time (retried under its own budget).
+    ttft_expired: bool,
 }
 
 impl Failure {
@@ -145,20 +155,37 @@ impl Failure {
             error,
             retry,
             wait: None,
+            ttft_expired: false,
         }
     }
 }
 
+/// Retry budgets of one request.
+#[derive(Clone, Copy)]
+struct Retries {
+    /// Retries after retriable HTTP/stream errors.
+    max: u32,
+    /// Immediate retries after a first-token timeout.
+    ttft: u32,
+}
+
 /// The retry loop: an attempt is retried only if it failed before any token reached the caller.
-async fn run(a: Attempt, max_retries: u32, tx: mpsc::Sender<Result<LlmEvent, LlmError>>) {
+async fn run(a: Attempt, mut budget: Retries, tx: mpsc::Sender<Result<LlmEvent, LlmError>>) {
     let mut n = 0;
     loop {
         let mut emitted = false;
-        let Err(f) = a.once(&tx, &mut emitted).await else {
+        let Err(mut f) = a.once(&tx, &mut emitted).await else {
             return;
         };
+        if f.ttft_expired {
+            // The caller already waited the whole budget: retry at once, or give up.
+            f.retry = budget.ttft > 0;
+            f.wait = Some(Duration::ZERO);
+            budget.ttft = budget.ttft.saturating_sub(1);
+            budget.max += 1; // not counted against the error budget
+        }
         let wait = f.wait.unwrap_or_else(|| backoff(n));
-        if emitted || !f.retry || n >= max_retries || wait > MAX_LIVE_WAIT {
+        if emitted || !f.retry || n >= budget.max || wait > MAX_LIVE_WAIT {
             tracing::warn!(provider = PROVIDER, error = %f.error, attempts = n + 1, "llm request failed");
             let _ = tx.send(Err(f.error)).await;
             return;
@@ -291,8 +318,10 @@ async fn forward(
 }
 
 fn ttft_expired(t: Duration) -> Failure {
-    // Not retried: the caller has already waited the whole budget in silence.
-    Failure::new(LlmError::Timeout(format!("no token within {t:?}")), false)
+    Failure {
+        ttft_expired: true,
+        ..Failure::new(LlmError::Timeout(format!("no token within {t:?}")), false)
+    }
 }
 
 async fn http_failure(resp: reqwest::Response) -> Failure {
@@ -306,9 +335,8 @@ async fn http_failure(resp: reqwest::Response) -> Failure {
     let body = resp.text().await.unwrap_or_default();
     let f = classify(status, should_retry, &body);
     Failure {
-        error: f.error,
-        retry: f.retry,
         wait,
+        ..Failure::new(f.error, f.retry)
     }
 }
 

@@ -120,6 +120,17 @@ impl Actor for DialogueActor {
         Ok(())
     }
 
+    /// At hang-up a reply still in progress is recorded too, marked interrupted, so the call
+    /// record has every turn the caller took.
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<DialogueMsg>,
+        state: &mut DialogueState,
+    ) -> Result<(), ActorProcessingErr> {
+        self.interrupt(state);
+        Ok(())
+    }
+
     async fn handle(
         &self,
         myself: ActorRef<DialogueMsg>,

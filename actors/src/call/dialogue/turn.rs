@@ -6,6 +6,8 @@
 //! audio clock (the VAD counts silent frames after speech end, as it does for the hangover) without
 //! new speech. If that cannot happen within `final_timeout` of the speech end (no final, or no audio
 //! at all), the turn is committed with what the finals so far said, or dropped if they said nothing.
+//! A final that arrives after its turn was dropped (a restarted STT session replaying the
+//! utterance) commits that turn at once: the caller is still waiting for an answer.
 
 use std::time::Duration;
 
@@ -30,6 +32,8 @@ pub struct TurnDetector {
     final_at: Option<Instant>,
     endpoint_at: Option<Instant>,
     transcript: String,
+    /// Speech end of the last turn dropped for want of a transcript, until the caller speaks again.
+    dropped: Option<Instant>,
 }
 
 impl TurnDetector {
@@ -41,6 +45,7 @@ impl TurnDetector {
             final_at: None,
             endpoint_at: None,
             transcript: String::new(),
+            dropped: None,
         }
     }
 
@@ -55,6 +60,7 @@ impl TurnDetector {
 
     pub fn speech_started(&mut self) {
         self.speaking = true;
+        self.dropped = None;
         self.ended_at = None;
         self.final_at = None;
         self.endpoint_at = None;
@@ -62,6 +68,7 @@ impl TurnDetector {
 
     pub fn speech_ended(&mut self, now: Instant) {
         self.speaking = false;
+        self.dropped = None;
         self.ended_at = Some(now);
         self.final_at = None;
         self.endpoint_at = None;
@@ -77,6 +84,12 @@ impl TurnDetector {
         }
         if self.ended_at.is_some() {
             self.final_at = Some(now);
+        } else if let Some(ended) = self.dropped.filter(|_| !text.is_empty() && !self.speaking) {
+            // Late: the endpointing delay passed long ago, so the turn is ready now.
+            self.dropped = None;
+            self.ended_at = Some(ended);
+            self.final_at = Some(now);
+            self.endpoint_at = Some(now);
         }
     }
 
@@ -112,6 +125,7 @@ impl TurnDetector {
         self.endpoint_at = None;
         let transcript = std::mem::take(&mut self.transcript);
         if transcript.is_empty() {
+            self.dropped = Some(ended);
             return None;
         }
         Some(Commit {
@@ -155,6 +169,8 @@ mod tests {
         fin: bool,
         endpoint: bool,
         words: Vec<String>,
+        /// Speech end of a turn dropped without words, until speech starts or ends again.
+        dropped: Option<Instant>,
     }
 
     proptest! {
@@ -174,8 +190,13 @@ mod tests {
                     Ev::Final(empty) => {
                         let w = if empty { String::new() } else { format!("w{n}") };
                         d.final_transcript(&w, now);
-                        if !w.is_empty() { m.words.push(w); }
+                        if !w.is_empty() { m.words.push(w.clone()); }
                         m.fin |= m.ended.is_some();
+                        if m.ended.is_none() && !m.speaking && !w.is_empty() {
+                            if let Some(e) = m.dropped.take() {
+                                (m.ended, m.fin, m.endpoint) = (Some(e), true, true);
+                            }
+                        }
                     }
                     Ev::Endpoint => { d.endpoint_elapsed(now); m.endpoint |= m.ended.is_some() && !m.speaking; }
                     Ev::Wait(ms) => now += Duration::from_millis(ms),
@@ -184,7 +205,8 @@ mod tests {
                 let due = m.ended.is_some_and(|e| (m.fin && m.endpoint) || now >= e + timeout);
                 if !m.speaking && due {
                     let expected = m.words.join(" ");
-                    m = Model::default();
+                    let dropped = expected.is_empty().then_some(m.ended).flatten();
+                    m = Model { dropped, ..Default::default() };
                     if expected.is_empty() { prop_assert!(got.is_none()); } else {
                         prop_assert_eq!(got.map(|c| c.transcript), Some(expected));
                     }
@@ -220,5 +242,26 @@ mod tests {
         assert_eq!(d.poll(t0 + Duration::from_millis(1_999)), None);
         let c = d.poll(t0 + Duration::from_secs(2)).unwrap();
         assert_eq!((c.transcript.as_str(), c.ready_at), ("hello", None));
+    }
+
+    #[test]
+    fn a_late_final_commits_the_dropped_turn_at_once() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut d = TurnDetector::new(Duration::from_secs(2));
+        d.speech_started();
+        d.speech_ended(ms(0));
+        assert_eq!(d.poll(ms(2_000)), None, "dropped: nothing heard yet");
+        // A restarted STT session replays the utterance; its final comes late.
+        d.final_transcript("I need a doctor", ms(5_300));
+        let c = d.poll(ms(5_300)).unwrap();
+        assert_eq!(c.transcript, "I need a doctor");
+        assert_eq!((c.speech_ended_at, c.final_at), (ms(0), Some(ms(5_300))));
+        // Once the caller speaks again, a stray final waits for that turn instead.
+        d.speech_ended(ms(6_000));
+        assert_eq!(d.poll(ms(8_000)), None);
+        d.speech_started();
+        d.final_transcript("late words", ms(8_100));
+        assert_eq!(d.poll(ms(8_100)), None);
     }
 }
