@@ -111,6 +111,7 @@ fn prepare(variant: Variant) -> Prepared {
         })),
         store: Arc::new(MemoryStore::seeded()),
         observer: Arc::new(NoopObserver),
+        prices: Default::default(),
     };
     // Roomy both ways: neither the caller nor the agent's output ever waits on the channel.
     let (end, link) = LoopbackRoom::pair(1_024);

@@ -62,6 +62,7 @@ fn deps() -> CallDeps {
         })),
         store: Arc::new(MemoryStore::seeded()),
         observer: Arc::new(NoopObserver),
+        prices: Default::default(),
     }
 }
 

@@ -3,6 +3,8 @@
 
 use anyhow::Context;
 use frontdesk_actors::PipelineConfig;
+
+use crate::providers::config::ProvidersConfig;
 use serde::Deserialize;
 
 /// The embedded defaults (config/default.toml), so the binary runs with no files around it.
@@ -12,15 +14,18 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 #[serde(deny_unknown_fields, default)]
 pub struct AppConfig {
     pub pipeline: PipelineConfig,
+    pub providers: ProvidersConfig,
 }
 
 impl AppConfig {
     /// Parse a TOML document and validate it.
     pub fn from_toml(text: &str) -> anyhow::Result<Self> {
         let cfg: AppConfig = toml::from_str(text).context("invalid configuration")?;
-        cfg.pipeline
-            .validate()
-            .map_err(|errs| anyhow::anyhow!("invalid configuration:\n  {}", errs.join("\n  ")))?;
+        let mut errors = cfg.pipeline.validate().err().unwrap_or_default();
+        errors.extend(cfg.providers.validate());
+        if !errors.is_empty() {
+            anyhow::bail!("invalid configuration:\n  {}", errors.join("\n  "));
+        }
         Ok(cfg)
     }
 
@@ -49,13 +54,17 @@ mod tests {
     #[test]
     fn every_invalid_value_is_named() {
         let err = AppConfig::from_toml(
-            "[pipeline.edges]\nroom_to_vad_frames = 0\n[pipeline.dialogue]\nmax_tool_steps = 0\n",
+            "[pipeline.edges]\nroom_to_vad_frames = 0\n[pipeline.dialogue]\nmax_tool_steps = 0\n\
+             [providers.secondary.openai]\nbase_url = \"ftp://x\"\n",
         )
         .unwrap_err();
         let msg = format!("{err:#}");
-        assert!(
-            msg.contains("room_to_vad_frames") && msg.contains("max_tool_steps"),
-            "{msg}"
-        );
+        for name in [
+            "room_to_vad_frames",
+            "max_tool_steps",
+            "providers.secondary.openai.base_url",
+        ] {
+            assert!(msg.contains(name), "{name} missing: {msg}");
+        }
     }
 }

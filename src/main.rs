@@ -55,7 +55,9 @@ fn main() -> anyhow::Result<()> {
             mut args,
             metrics_out,
         } => {
-            args.pipeline = frontdesk::config::AppConfig::embedded()?.pipeline;
+            let cfg = frontdesk::config::AppConfig::embedded()?;
+            args.pipeline = cfg.pipeline;
+            args.prices = cfg.providers.prices;
             let prometheus = telemetry::init_metrics()?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -28,6 +28,7 @@ fn args(fallback: bool) -> SimArgs {
         fallback,
         report: None,
         pipeline: Default::default(),
+        prices: Default::default(),
     }
 }
 

@@ -20,6 +20,7 @@ fn args(calls: usize) -> SimArgs {
         fallback: false,
         report: None,
         pipeline: Default::default(),
+        prices: Default::default(),
     }
 }
 

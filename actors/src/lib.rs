@@ -7,6 +7,7 @@ pub mod config;
 pub mod doubles;
 pub mod edge;
 pub mod metrics;
+pub mod pricing;
 pub mod provider;
 pub mod store;
 pub mod tools;

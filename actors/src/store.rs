@@ -136,6 +136,9 @@ pub enum RecordKind {
         prompt_tokens: u64,
         completion_tokens: u64,
         tts_characters: u64,
+        /// At the configured prices, US dollars.
+        #[serde(default)]
+        cost_usd: f64,
     },
     CallEnded {
         reason: String,

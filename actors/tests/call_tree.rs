@@ -38,6 +38,38 @@ async fn caller_turn_gets_a_spoken_reply_and_a_record() {
     assert!(records.iter().any(
         |r| matches!(&r.kind, RecordKind::CallEnded { reason } if reason == "caller_hung_up")
     ));
+    // Usage with its cost at the configured prices: audio went to STT, tokens to the LLM,
+    // characters to TTS, and each is priced.
+    let usage = records.iter().find_map(|r| match r.kind {
+        RecordKind::Usage {
+            stt_audio_seconds,
+            prompt_tokens,
+            completion_tokens,
+            tts_characters,
+            cost_usd,
+        } => Some((
+            stt_audio_seconds,
+            prompt_tokens,
+            completion_tokens,
+            tts_characters,
+            cost_usd,
+        )),
+        _ => None,
+    });
+    let (audio, prompt, completion, chars, cost) = usage.expect("usage recorded");
+    assert!(
+        audio > 0.5 && prompt > 0 && completion > 0 && chars > 0,
+        "{usage:?}"
+    );
+    let prices = frontdesk_actors::pricing::Prices::default();
+    let expected = audio / 60.0 * prices.stt_per_minute
+        + prompt as f64 / 1e6 * prices.llm_prompt_per_million_tokens
+        + completion as f64 / 1e6 * prices.llm_completion_per_million_tokens
+        + chars as f64 / 1e3 * prices.tts_per_thousand_chars;
+    assert!(
+        cost > 0.0 && (cost - expected).abs() < 1e-12,
+        "{cost} vs {expected}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -60,6 +60,7 @@ fn deps(stt: Arc<dyn SttProvider>) -> CallDeps {
         tts: p.tts,
         store: Arc::new(MemoryStore::seeded()) as Arc<dyn Store>,
         observer: Arc::new(Recorder::default()) as _,
+        prices: Default::default(),
     }
 }
 

@@ -62,3 +62,11 @@ impl Drop for Emulator {
         self.task.abort();
     }
 }
+
+/// The emulators share the process with the clients in a simulation: small socket buffers keep
+/// their memory from hiding the service's own footprint (messages are a few KB).
+pub(crate) fn small_buffers(
+    ws: axum::extract::WebSocketUpgrade,
+) -> axum::extract::WebSocketUpgrade {
+    ws.read_buffer_size(16 * 1024).write_buffer_size(0)
+}

@@ -6,7 +6,8 @@ pub mod config;
 pub mod deepgram;
 pub mod fallback;
 pub mod openai;
-pub mod pricing;
+
+pub use frontdesk_actors::pricing;
 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 

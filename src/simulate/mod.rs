@@ -72,6 +72,9 @@ pub struct SimArgs {
     /// Pipeline configuration (turn-taking, VAD, edges, budgets).
     #[arg(skip)]
     pub pipeline: PipelineConfig,
+    /// Prices for the call records' cost.
+    #[arg(skip)]
+    pub prices: frontdesk_actors::pricing::Prices,
 }
 
 impl SimArgs {
@@ -172,6 +175,7 @@ impl Sim {
             tts: p.tts,
             store: Arc::new(MemoryStore::seeded()) as Arc<dyn Store>,
             observer: Arc::clone(&collector) as _,
+            prices: args.prices.clone(),
         };
         let caller = CallerConfig {
             duration: args.duration,

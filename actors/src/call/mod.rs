@@ -33,6 +33,8 @@ pub struct CallDeps {
     pub tts: Arc<dyn TtsProvider>,
     pub store: Arc<dyn Store>,
     pub observer: Arc<dyn CallObserver>,
+    /// For the cost in the call record.
+    pub prices: crate::pricing::Prices,
 }
 
 impl std::fmt::Debug for CallDeps {

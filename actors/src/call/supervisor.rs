@@ -442,6 +442,7 @@ async fn shutdown(state: &mut SupervisorState, reason: &EndReason) {
         prompt_tokens: usage.prompt_tokens,
         completion_tokens: usage.completion_tokens,
         tts_characters: usage.tts_characters,
+        cost_usd: shared.deps.prices.cost(&usage),
     });
     shared.record(RecordKind::CallEnded {
         reason: reason.to_string(),

@@ -78,6 +78,7 @@ pub async fn start(cfg: PipelineConfig, p: Providers) -> Harness {
         tts: p.tts,
         store: Arc::clone(&store) as Arc<dyn Store>,
         observer: Arc::clone(&recorder) as _,
+        prices: Default::default(),
     };
     let (end, link) = LoopbackRoom::pair(64);
     let spec = CallSpec {

@@ -128,7 +128,7 @@ async fn handshake(
         _ => {}
     }
     let new_shape = version.as_str() >= NEW_ERROR_SHAPE_FROM;
-    ws.on_upgrade(move |socket| async move {
+    super::small_buffers(ws).on_upgrade(move |socket| async move {
         let (out, out_rx) = mpsc::unbounded_channel();
         let session = Session {
             ws: socket,

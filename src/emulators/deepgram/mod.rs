@@ -179,7 +179,8 @@ async fn listen(
     if let Some(refusal) = handshake_fault(&shared, fault, n, &request_id) {
         return refusal;
     }
-    ws.on_upgrade(move |socket| conn::run(socket, shared, params, fault, request_id))
+    super::small_buffers(ws)
+        .on_upgrade(move |socket| conn::run(socket, shared, params, fault, request_id))
 }
 
 /// Faults that strike at the handshake: 429, or 500/503 (alternating by request).

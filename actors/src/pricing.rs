@@ -1,8 +1,9 @@
-//! Cost of a call from its usage, with prices from configuration.
+//! Cost of a call from its usage, with prices from configuration (`[providers.prices]`), so the
+//! call record carries what the call cost.
 
 use serde::Deserialize;
 
-use frontdesk_actors::call::shared::UsageTotals;
+use crate::call::shared::UsageTotals;
 
 /// Prices in US dollars.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
