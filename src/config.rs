@@ -5,6 +5,7 @@ use anyhow::Context;
 use frontdesk_actors::PipelineConfig;
 
 use crate::providers::config::ProvidersConfig;
+use crate::store::DatabaseConfig;
 use serde::Deserialize;
 
 /// The embedded defaults (config/default.toml), so the binary runs with no files around it.
@@ -15,6 +16,7 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 pub struct AppConfig {
     pub pipeline: PipelineConfig,
     pub providers: ProvidersConfig,
+    pub database: DatabaseConfig,
 }
 
 impl AppConfig {
@@ -23,6 +25,7 @@ impl AppConfig {
         let cfg: AppConfig = toml::from_str(text).context("invalid configuration")?;
         let mut errors = cfg.pipeline.validate().err().unwrap_or_default();
         errors.extend(cfg.providers.validate());
+        errors.extend(cfg.database.validate());
         if !errors.is_empty() {
             anyhow::bail!("invalid configuration:\n  {}", errors.join("\n  "));
         }

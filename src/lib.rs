@@ -6,4 +6,5 @@ pub mod emulators;
 pub mod providers;
 pub mod secret;
 pub mod simulate;
+pub mod store;
 pub mod telemetry;

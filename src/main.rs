@@ -26,6 +26,13 @@ enum Command {
         #[command(flatten)]
         args: frontdesk::emulators::serve::ServeArgs,
     },
+    /// Apply, roll back, list or check database migrations (DATABASE_URL).
+    Migrate {
+        #[command(subcommand)]
+        action: frontdesk::store::cli::MigrateAction,
+    },
+    /// Load the seed hospital (doctors, shifts, patients); running it twice changes nothing.
+    Seed,
     /// Run many concurrent calls offline against local providers and report latency per stage.
     Simulate {
         #[command(flatten)]
@@ -50,6 +57,14 @@ fn main() -> anyhow::Result<()> {
                 tokio::signal::ctrl_c().await?;
                 Ok(())
             })
+        }
+        Command::Migrate { action } => {
+            let cfg = database_config()?;
+            current_thread()?.block_on(frontdesk::store::cli::migrate(&cfg, action))
+        }
+        Command::Seed => {
+            let cfg = database_config()?;
+            current_thread()?.block_on(frontdesk::store::cli::seed(&cfg))
         }
         Command::Simulate {
             mut args,
@@ -81,4 +96,26 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The embedded configuration with `DATABASE_URL` applied (read here, at the top, only).
+fn database_config() -> anyhow::Result<frontdesk::store::DatabaseConfig> {
+    let mut cfg = frontdesk::config::AppConfig::embedded()?.database;
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        cfg.url = frontdesk::secret::Secret::new(url);
+    }
+    anyhow::ensure!(!cfg.url.is_empty(), "DATABASE_URL is not set");
+    let errors = cfg.validate();
+    anyhow::ensure!(
+        errors.is_empty(),
+        "invalid configuration:\n  {}",
+        errors.join("\n  ")
+    );
+    Ok(cfg)
+}
+
+fn current_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }

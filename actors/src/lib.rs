@@ -9,6 +9,7 @@ pub mod edge;
 pub mod metrics;
 pub mod pricing;
 pub mod provider;
+pub mod seed;
 pub mod store;
 pub mod tools;
 pub mod vad;

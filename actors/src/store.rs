@@ -145,6 +145,56 @@ pub enum RecordKind {
     },
 }
 
+/// Length of one bookable slot, in minutes.
+pub const SLOT_MINUTES: i64 = 30;
+/// Longest appointment accepted, in minutes.
+pub const MAX_DURATION_MIN: u32 = 240;
+
+/// The end of an appointment, or why its duration or start is unacceptable.
+pub fn appointment_end(
+    start: DateTime<Utc>,
+    duration_min: u32,
+) -> Result<DateTime<Utc>, StoreError> {
+    if duration_min == 0 || duration_min > MAX_DURATION_MIN {
+        let msg = format!("duration must be 1..={MAX_DURATION_MIN} minutes, got {duration_min}");
+        return Err(StoreError::Invalid(msg));
+    }
+    start
+        .checked_add_signed(chrono::TimeDelta::minutes(i64::from(duration_min)))
+        .ok_or_else(|| StoreError::Invalid("start time out of range".into()))
+}
+
+/// The free slots of one doctor's day, shared by every store so they all offer the same: each shift
+/// window cut into 30-minute slots aligned to its start (no trailing partial slot), minus those
+/// overlapping a `booked` interval, only those starting after `now`.
+pub fn free_slots_in(
+    doctor_id: i64,
+    windows: &[(DateTime<Utc>, DateTime<Utc>)],
+    booked: &[(DateTime<Utc>, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) -> Vec<Slot> {
+    let step = chrono::TimeDelta::minutes(SLOT_MINUTES);
+    let mut slots = Vec::new();
+    for &(shift_start, shift_end) in windows {
+        let mut start = shift_start;
+        while let Some(end) = start.checked_add_signed(step).filter(|e| *e <= shift_end) {
+            let taken = booked.iter().any(|&(b0, b1)| b0 < end && start < b1);
+            if start > now && !taken {
+                slots.push(Slot {
+                    doctor_id,
+                    start,
+                    end,
+                });
+            }
+            start = end;
+        }
+    }
+    // Overlapping shifts would offer the same slot twice.
+    slots.sort_by_key(|s| s.start);
+    slots.dedup_by_key(|s| s.start);
+    slots
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn find_patient(&self, q: &PatientQuery) -> Result<Vec<Patient>, StoreError>;
@@ -160,4 +210,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Appointment, StoreError>;
     /// Apply a batch of call-record writes; ops already applied (same call id and seq) are skipped.
     async fn write_records(&self, batch: &[RecordOp]) -> Result<(), StoreError>;
+    /// The call record as written, in the order the ops were applied.
+    async fn call_record(&self, call_id: &str) -> Result<Vec<RecordOp>, StoreError>;
 }

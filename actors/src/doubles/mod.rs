@@ -2,6 +2,7 @@
 //! behave like their real counterparts on the points the call tree depends on (streaming, latency,
 //! cancellation, failures), without a network.
 
+pub mod conformance;
 pub mod llm;
 pub mod memory_store;
 pub mod room;

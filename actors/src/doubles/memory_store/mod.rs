@@ -13,14 +13,9 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc, Weekday};
 
 use crate::call::shared::lock;
 use crate::store::{
-    Appointment, AppointmentStatus, BookingRequest, Doctor, Patient, PatientQuery, RecordOp, Slot,
-    Store, StoreError,
+    appointment_end, free_slots_in, Appointment, AppointmentStatus, BookingRequest, Doctor,
+    Patient, PatientQuery, RecordOp, Slot, Store, StoreError,
 };
-
-/// Length of one bookable slot, in minutes.
-const SLOT_MIN: i64 = 30;
-/// Longest appointment we accept, in minutes.
-const MAX_DURATION_MIN: u32 = 240;
 
 /// Where the store reads "now" from; tests pin it for determinism.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -114,17 +109,10 @@ impl Data {
         now: Time,
         ignore: Option<i64>,
     ) -> Result<(), StoreError> {
-        if duration_min == 0 || duration_min > MAX_DURATION_MIN {
-            let msg =
-                format!("duration must be 1..={MAX_DURATION_MIN} minutes, got {duration_min}");
-            return Err(StoreError::Invalid(msg));
-        }
+        let end = appointment_end(start, duration_min)?;
         if start <= now {
             return Err(StoreError::PastTime);
         }
-        let end = start
-            .checked_add_signed(minutes(duration_min))
-            .ok_or_else(|| StoreError::Invalid("start time out of range".into()))?;
         let day = start.date_naive();
         let mut windows = self
             .shifts
@@ -141,31 +129,19 @@ impl Data {
     }
 
     fn free_slots(&self, doctor_id: i64, day: NaiveDate, now: Time) -> Vec<Slot> {
-        let step = TimeDelta::minutes(SLOT_MIN);
-        let mut slots = Vec::new();
-        let windows = self
+        let windows: Vec<_> = self
             .shifts
             .iter()
             .filter(|s| s.doctor_id == doctor_id)
-            .filter_map(|s| s.on(day));
-        for (shift_start, shift_end) in windows {
-            // Slots are aligned to the shift start; a trailing partial slot is not offered.
-            let mut start = shift_start;
-            while let Some(end) = start.checked_add_signed(step).filter(|e| *e <= shift_end) {
-                if start > now && !self.taken(doctor_id, start, end, None) {
-                    slots.push(Slot {
-                        doctor_id,
-                        start,
-                        end,
-                    });
-                }
-                start = end;
-            }
-        }
-        // Overlapping shifts would offer the same slot twice.
-        slots.sort_by_key(|s| s.start);
-        slots.dedup_by_key(|s| s.start);
-        slots
+            .filter_map(|s| s.on(day))
+            .collect();
+        let booked: Vec<_> = self
+            .appointments
+            .iter()
+            .filter(|a| a.doctor_id == doctor_id && a.status == AppointmentStatus::Scheduled)
+            .map(|a| (a.start, end_of(a)))
+            .collect();
+        free_slots_in(doctor_id, &windows, &booked, now)
     }
 }
 
@@ -182,15 +158,10 @@ fn normalise_name(n: &str) -> String {
         .to_lowercase()
 }
 
+#[cfg(test)]
 fn hm(h: u32, m: u32) -> NaiveTime {
     NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default()
 }
-
-/// Synthetic patients; the apostrophe in O'Brien keeps quote handling honest.
-const SEED_PATIENTS: &str = "Olivia Bennett;Liam O'Brien;Emma Nguyen;Noah Fischer;Ava Kowalski;\
-    Elijah Santos;Sophia Haddad;James Lindqvist;Isabella Mensah;Lucas Romano;Mia Chen;\
-    Mason Dubois;Charlotte Ivanova;Ethan Murphy;Amelia Yilmaz;Logan Costa;Harper Sato;\
-    Benjamin Adeyemi;Evelyn Novak;Henry Garcia";
 
 /// An in-memory hospital implementing [`Store`].
 pub struct MemoryStore {
@@ -217,40 +188,18 @@ impl MemoryStore {
         }
     }
 
-    /// A small deterministic hospital: six doctors (ids 1–6), weekday shifts 09:00–17:00 UTC
+    /// The seed hospital (`crate::seed`): six doctors (ids 1–6), weekday shifts 09:00–17:00 UTC
     /// (doctors 2–4 also Saturday 09:00–13:00), and twenty synthetic patients (ids 1–20).
     pub fn seeded() -> Self {
         let store = Self::new();
-        let doctors = [
-            ("Dr. Amelia Hart", "Cardiology", false),
-            ("Dr. Rajesh Patel", "Dermatology", true),
-            ("Dr. Sofia Moreno", "General Practice", true),
-            ("Dr. Kenji Tanaka", "Paediatrics", true),
-            ("Dr. Grace Okafor", "Orthopaedics", false),
-            ("Dr. Lukas Weber", "Neurology", false),
-        ];
-        let weekdays = [
-            Weekday::Mon,
-            Weekday::Tue,
-            Weekday::Wed,
-            Weekday::Thu,
-            Weekday::Fri,
-        ];
-        for (name, specialty, saturday) in doctors {
-            let id = store.add_doctor(name, specialty);
-            for day in weekdays {
-                let _ = store.add_shift(id, day, hm(9, 0), hm(17, 0));
-            }
-            if saturday {
-                let _ = store.add_shift(id, Weekday::Sat, hm(9, 0), hm(13, 0));
-            }
+        for d in crate::seed::doctors() {
+            store.add_doctor(d.name, d.specialty);
         }
-        let names = SEED_PATIENTS.split(';').filter_map(|n| n.split_once(' '));
-        for (i, (first, last)) in (0u16..).zip(names) {
-            // Spread birthdays over 1940–2019 so paediatrics has children to see.
-            let (y, m, d) = (1940 + i * 13 % 80, 1 + i * 5 % 12, 1 + i * 7 % 28);
-            let dob = NaiveDate::from_ymd_opt(y.into(), m.into(), d.into()).unwrap_or_default();
-            store.add_patient(first, last, dob, format!("+1555010{:04}", i + 1));
+        for s in crate::seed::shifts() {
+            let _ = store.add_shift(s.doctor_id, s.weekday, s.start, s.end);
+        }
+        for p in crate::seed::patients() {
+            store.add_patient(p.first_name, p.last_name, p.date_of_birth, p.phone);
         }
         store
     }
@@ -475,6 +424,16 @@ impl Store for MemoryStore {
         let a = d.appointment_mut(id)?;
         a.start = new_start;
         Ok(a.clone())
+    }
+
+    async fn call_record(&self, call_id: &str) -> Result<Vec<RecordOp>, StoreError> {
+        self.ready().await?;
+        let d = self.lock();
+        Ok(d.records
+            .iter()
+            .filter(|r| r.call_id == call_id)
+            .cloned()
+            .collect())
     }
 
     async fn write_records(&self, batch: &[RecordOp]) -> Result<(), StoreError> {

@@ -1,0 +1,4 @@
+DROP TABLE appointments;
+DROP TABLE doctor_shifts;
+DROP TABLE doctors;
+DROP TABLE patients;

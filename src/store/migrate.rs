@@ -1,0 +1,284 @@
+//! Versioned migrations (`sql/postgres/NNNN_name.{up,down}.sql`, embedded in the binary): applied
+//! under an advisory lock so two deploys cannot migrate at once, each in its own transaction,
+//! recorded with a checksum; an applied migration whose file changed is refused; `verify` compares
+//! the live schema with what the migrations build in a scratch schema.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+use tokio_postgres::Client;
+
+/// One migration pair.
+#[derive(Clone, Copy, Debug)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub up: &'static str,
+    pub down: &'static str,
+}
+
+impl Migration {
+    pub fn checksum(&self) -> String {
+        let digest = Sha256::digest(self.up.as_bytes());
+        digest.iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+}
+
+macro_rules! migration {
+    ($v:expr, $name:literal) => {
+        Migration {
+            version: $v,
+            name: $name,
+            up: include_str!(concat!("../../sql/postgres/", $name, ".up.sql")),
+            down: include_str!(concat!("../../sql/postgres/", $name, ".down.sql")),
+        }
+    };
+}
+
+/// Every PostgreSQL migration, in order.
+pub const POSTGRES: &[Migration] = &[
+    migration!(1, "0001_hospital"),
+    migration!(2, "0002_call_record"),
+];
+
+/// Any number: both deploys only need to agree on it.
+const LOCK_KEY: i64 = 0x6672_6f6e_7464_736b; // "frontdsk"
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("database: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    #[error("migration {version} ({name}) was changed after it was applied (checksum {applied} in the database, {file} in the binary); add a new migration instead")]
+    Tampered {
+        version: i64,
+        name: String,
+        applied: String,
+        file: String,
+    },
+    #[error("the database has migration {0}, which this binary does not know; it is newer than this binary")]
+    Unknown(i64),
+    #[error("schema differs from the migrations:\n  {}", .0.join("\n  "))]
+    Drift(Vec<String>),
+}
+
+impl MigrateError {
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, MigrateError::Db(e) if e.code().is_none())
+    }
+}
+
+/// One row of `status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub version: i64,
+    pub name: String,
+    pub applied: bool,
+}
+
+/// Migrations against one connection (hold it: the advisory lock is per session).
+pub struct Migrator<'a> {
+    client: &'a mut Client,
+    migrations: &'a [Migration],
+}
+
+impl<'a> Migrator<'a> {
+    pub fn new(client: &'a mut Client, migrations: &'a [Migration]) -> Self {
+        Self { client, migrations }
+    }
+
+    async fn ensure_table(&mut self) -> Result<(), MigrateError> {
+        self.client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,
+                    applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Applied versions, after checking every applied file is unchanged.
+    async fn applied(&mut self) -> Result<Vec<i64>, MigrateError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT version, checksum FROM schema_migrations ORDER BY version",
+                &[],
+            )
+            .await?;
+        let mut out = vec![];
+        for row in rows {
+            let (version, sum): (i64, String) = (row.get(0), row.get(1));
+            let m = self
+                .migrations
+                .iter()
+                .find(|m| m.version == version)
+                .ok_or(MigrateError::Unknown(version))?;
+            if m.checksum() != sum {
+                return Err(MigrateError::Tampered {
+                    version,
+                    name: m.name.into(),
+                    applied: sum,
+                    file: m.checksum(),
+                });
+            }
+            out.push(version);
+        }
+        Ok(out)
+    }
+
+    /// Take the advisory lock (waiting for another migrator) and make sure the table exists.
+    async fn lock(&mut self) -> Result<(), MigrateError> {
+        self.client
+            .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
+            .await?;
+        self.ensure_table().await
+    }
+
+    async fn unlock(&mut self) {
+        // Ending the session releases it too; this only frees it sooner.
+        let _ = self
+            .client
+            .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+            .await;
+    }
+
+    /// Apply every pending migration; returns the versions applied.
+    pub async fn up(&mut self) -> Result<Vec<i64>, MigrateError> {
+        self.lock().await?;
+        let result = self.up_locked().await;
+        self.unlock().await;
+        result
+    }
+
+    async fn up_locked(&mut self) -> Result<Vec<i64>, MigrateError> {
+        let applied = self.applied().await?;
+        let mut done = vec![];
+        for mig in self
+            .migrations
+            .iter()
+            .filter(|x| !applied.contains(&x.version))
+        {
+            let tx = self.client.transaction().await?;
+            tx.batch_execute(mig.up).await?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                &[&mig.version, &mig.name, &mig.checksum()],
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::info!(version = mig.version, name = mig.name, "migration applied");
+            done.push(mig.version);
+        }
+        Ok(done)
+    }
+
+    /// Roll back the last `n` applied migrations; returns the versions rolled back.
+    pub async fn down(&mut self, n: usize) -> Result<Vec<i64>, MigrateError> {
+        self.lock().await?;
+        let result = self.down_locked(n).await;
+        self.unlock().await;
+        result
+    }
+
+    async fn down_locked(&mut self, n: usize) -> Result<Vec<i64>, MigrateError> {
+        let applied = self.applied().await?;
+        let mut done = vec![];
+        for version in applied.iter().rev().take(n) {
+            let Some(mig) = self.migrations.iter().find(|x| x.version == *version) else {
+                return Err(MigrateError::Unknown(*version));
+            };
+            let tx = self.client.transaction().await?;
+            tx.batch_execute(mig.down).await?;
+            tx.execute(
+                "DELETE FROM schema_migrations WHERE version = $1",
+                &[version],
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::info!(version, name = mig.name, "migration rolled back");
+            done.push(*version);
+        }
+        Ok(done)
+    }
+
+    pub async fn status(&mut self) -> Result<Vec<Status>, MigrateError> {
+        self.lock().await?;
+        let applied = self.applied().await;
+        self.unlock().await;
+        let applied = applied?;
+        Ok(self
+            .migrations
+            .iter()
+            .map(|x| Status {
+                version: x.version,
+                name: x.name.into(),
+                applied: applied.contains(&x.version),
+            })
+            .collect())
+    }
+
+    /// Compare the live schema with the one the migrations build in a scratch schema.
+    pub async fn verify(&mut self) -> Result<(), MigrateError> {
+        let live_schema: String = self
+            .client
+            .query_one("SELECT current_schema()", &[])
+            .await?
+            .get(0);
+        let live = super::introspect::schema(self.client, &live_schema).await?;
+        let scratch = format!("frontdesk_verify_{}", std::process::id());
+        let expected = self.build_scratch(&scratch).await;
+        let drop = format!("DROP SCHEMA IF EXISTS {scratch} CASCADE");
+        self.client.batch_execute(&drop).await?;
+        let expected = expected?;
+        let diff = diff(&expected, &live);
+        if diff.is_empty() {
+            Ok(())
+        } else {
+            Err(MigrateError::Drift(diff))
+        }
+    }
+
+    async fn build_scratch(&mut self, scratch: &str) -> Result<BTreeSet<String>, MigrateError> {
+        let path: String = self.client.query_one("SHOW search_path", &[]).await?.get(0);
+        self.client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {scratch} CASCADE; CREATE SCHEMA {scratch};
+                 SET search_path = {scratch}, public"
+            ))
+            .await?;
+        let mut result = Ok(());
+        for m in self.migrations {
+            if let Err(e) = self.client.batch_execute(m.up).await {
+                result = Err(e);
+                break;
+            }
+        }
+        let built = match result {
+            Ok(()) => super::introspect::schema(self.client, scratch).await,
+            Err(e) => Err(e.into()),
+        };
+        self.client
+            .batch_execute(&format!("SET search_path = {path}"))
+            .await?;
+        built
+    }
+}
+
+/// What one side has that the other lacks, `schema_migrations` aside (the runner's own table).
+fn diff(expected: &BTreeSet<String>, live: &BTreeSet<String>) -> Vec<String> {
+    let ours = |s: &&String| !s.contains("schema_migrations");
+    let missing = expected
+        .difference(live)
+        .filter(ours)
+        .map(|s| format!("missing: {s}"));
+    let extra = live
+        .difference(expected)
+        .filter(ours)
+        .map(|s| format!("unexpected: {s}"));
+    missing.chain(extra).collect()
+}

@@ -1,0 +1,351 @@
+//! The PostgreSQL store: the agent's operations and the call record, with every query
+//! parameterised and the overlap rule enforced by the database (exclusion constraint).
+
+pub mod pool;
+mod records;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
+use deadpool_postgres::Pool;
+use frontdesk_actors::doubles::memory_store::Clock;
+use frontdesk_actors::store::{
+    appointment_end, free_slots_in, Appointment, AppointmentStatus, BookingRequest, Doctor,
+    Patient, PatientQuery, RecordOp, Slot, Store, StoreError,
+};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::GenericClient;
+use tokio_postgres::Row;
+
+use pool::db_error;
+
+type Time = DateTime<Utc>;
+
+pub struct PgStore {
+    pool: Pool,
+    clock: Clock,
+}
+
+impl PgStore {
+    pub fn new(pool: Pool) -> Self {
+        Self {
+            pool,
+            clock: Arc::new(Utc::now),
+        }
+    }
+
+    /// Read "now" from `clock` (tests pin it).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    async fn conn(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        pool::get(&self.pool).await
+    }
+}
+
+fn status_of(s: &str) -> AppointmentStatus {
+    match s {
+        "completed" => AppointmentStatus::Completed,
+        "cancelled" => AppointmentStatus::Cancelled,
+        "no_show" => AppointmentStatus::NoShow,
+        _ => AppointmentStatus::Scheduled,
+    }
+}
+
+const APPOINTMENT_COLUMNS: &str = "id, patient_id, doctor_id, starts_at, ends_at, status, reason";
+
+fn appointment(r: &Row) -> Appointment {
+    let (start, end): (Time, Time) = (r.get(3), r.get(4));
+    Appointment {
+        id: r.get(0),
+        patient_id: r.get(1),
+        doctor_id: r.get(2),
+        start,
+        duration_min: u32::try_from((end - start).num_minutes()).unwrap_or(0),
+        status: status_of(r.get(5)),
+        reason: r.get(6),
+    }
+}
+
+fn normalise_phone(p: &str) -> String {
+    p.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect()
+}
+
+fn normalise_name(n: &str) -> String {
+    n.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+async fn exists(
+    c: &impl GenericClient,
+    table: &'static str,
+    what: &'static str,
+    id: i64,
+) -> Result<(), StoreError> {
+    // `table` is one of our literals, never input.
+    let sql = format!("SELECT 1 FROM {table} WHERE id = $1");
+    let found = c.query_opt(&sql, &[&id]).await.map_err(db_error)?;
+    found.map(|_| ()).ok_or(StoreError::NotFound { what, id })
+}
+
+/// The doctor's shift windows on `day`.
+async fn windows(
+    c: &impl GenericClient,
+    doctor_id: i64,
+    day: NaiveDate,
+) -> Result<Vec<(Time, Time)>, StoreError> {
+    let weekday = i16::try_from(day.weekday().number_from_monday()).unwrap_or(0);
+    let rows = c
+        .query(
+            "SELECT start_time, end_time FROM doctor_shifts WHERE doctor_id = $1 AND weekday = $2",
+            &[&doctor_id, &weekday],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let (s, e): (NaiveTime, NaiveTime) = (r.get(0), r.get(1));
+            (day.and_time(s).and_utc(), day.and_time(e).and_utc())
+        })
+        .collect())
+}
+
+/// Past time and shift rules; the overlap rule is the database's (exclusion constraint).
+async fn check_time(
+    c: &impl GenericClient,
+    doctor_id: i64,
+    start: Time,
+    duration_min: u32,
+    now: Time,
+) -> Result<Time, StoreError> {
+    let end = appointment_end(start, duration_min)?;
+    if start <= now {
+        return Err(StoreError::PastTime);
+    }
+    let inside = windows(c, doctor_id, start.date_naive())
+        .await?
+        .iter()
+        .any(|&(s, e)| s <= start && end <= e);
+    if !inside {
+        return Err(StoreError::OutsideShift);
+    }
+    Ok(end)
+}
+
+/// An overlapping scheduled appointment of the same doctor is "slot taken".
+fn write_error(e: tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&SqlState::EXCLUSION_VIOLATION) {
+        StoreError::SlotTaken
+    } else {
+        db_error(e)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn find_patient(&self, q: &PatientQuery) -> Result<Vec<Patient>, StoreError> {
+        let phone = q
+            .phone
+            .as_deref()
+            .map(normalise_phone)
+            .filter(|p| !p.is_empty());
+        let name = q
+            .name
+            .as_deref()
+            .map(normalise_name)
+            .filter(|n| !n.is_empty());
+        if phone.is_none() && name.is_none() {
+            return Err(StoreError::Invalid("give a phone number or a name".into()));
+        }
+        let c = self.conn().await?;
+        let rows = c
+            .query(
+                "SELECT id, first_name, last_name, date_of_birth, phone FROM patients
+                  WHERE ($1::text IS NULL OR regexp_replace(phone, '[[:space:]-]', '', 'g') = $1)
+                    AND ($2::text IS NULL OR lower(regexp_replace(first_name || ' ' || last_name,
+                                                 '[[:space:]]+', ' ', 'g')) = $2)
+                    AND ($3::date IS NULL OR date_of_birth = $3)
+                  ORDER BY id",
+                &[&phone, &name, &q.date_of_birth],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| Patient {
+                id: r.get(0),
+                first_name: r.get(1),
+                last_name: r.get(2),
+                date_of_birth: r.get(3),
+                phone: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn list_doctors(&self, specialty: Option<&str>) -> Result<Vec<Doctor>, StoreError> {
+        let wanted = specialty
+            .map(|s| s.trim().to_lowercase())
+            .unwrap_or_default();
+        let c = self.conn().await?;
+        // strpos, not LIKE: `%` and `_` from a caller are plain characters.
+        let rows = c
+            .query(
+                "SELECT id, name, specialty FROM doctors
+                  WHERE strpos(lower(specialty), $1) > 0 ORDER BY id",
+                &[&wanted],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| Doctor {
+                id: r.get(0),
+                name: r.get(1),
+                specialty: r.get(2),
+            })
+            .collect())
+    }
+
+    async fn free_slots(&self, doctor_id: i64, day: NaiveDate) -> Result<Vec<Slot>, StoreError> {
+        let now = (self.clock)();
+        let c = self.conn().await?;
+        exists(&**c, "doctors", "doctor", doctor_id).await?;
+        let windows = windows(&**c, doctor_id, day).await?;
+        let (from, to) = (
+            day.and_time(NaiveTime::MIN).and_utc(),
+            day.succ_opt()
+                .unwrap_or(day)
+                .and_time(NaiveTime::MIN)
+                .and_utc(),
+        );
+        let rows = c
+            .query(
+                "SELECT starts_at, ends_at FROM appointments
+                  WHERE doctor_id = $1 AND status = 'scheduled' AND starts_at < $3 AND ends_at > $2",
+                &[&doctor_id, &from, &to],
+            )
+            .await
+            .map_err(db_error)?;
+        let booked: Vec<(Time, Time)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(free_slots_in(doctor_id, &windows, &booked, now))
+    }
+
+    async fn appointments_for(&self, patient_id: i64) -> Result<Vec<Appointment>, StoreError> {
+        let c = self.conn().await?;
+        exists(&**c, "patients", "patient", patient_id).await?;
+        let sql = format!(
+            "SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE patient_id = $1 ORDER BY starts_at, id"
+        );
+        let rows = c.query(&sql, &[&patient_id]).await.map_err(db_error)?;
+        Ok(rows.iter().map(appointment).collect())
+    }
+
+    async fn book(&self, req: &BookingRequest) -> Result<Appointment, StoreError> {
+        let now = (self.clock)();
+        let c = self.conn().await?;
+        exists(&**c, "patients", "patient", req.patient_id).await?;
+        exists(&**c, "doctors", "doctor", req.doctor_id).await?;
+        let end = check_time(&**c, req.doctor_id, req.start, req.duration_min, now).await?;
+        let sql = format!(
+            "INSERT INTO appointments (patient_id, doctor_id, starts_at, ends_at, reason)
+             VALUES ($1, $2, $3, $4, $5) RETURNING {APPOINTMENT_COLUMNS}"
+        );
+        let row = c
+            .query_one(
+                &sql,
+                &[
+                    &req.patient_id,
+                    &req.doctor_id,
+                    &req.start,
+                    &end,
+                    &req.reason,
+                ],
+            )
+            .await
+            .map_err(write_error)?;
+        Ok(appointment(&row))
+    }
+
+    async fn cancel(&self, appointment_id: i64) -> Result<Appointment, StoreError> {
+        let c = self.conn().await?;
+        let sql = format!(
+            "UPDATE appointments SET status = 'cancelled'
+              WHERE id = $1 AND status = 'scheduled' RETURNING {APPOINTMENT_COLUMNS}"
+        );
+        if let Some(row) = c
+            .query_opt(&sql, &[&appointment_id])
+            .await
+            .map_err(db_error)?
+        {
+            return Ok(appointment(&row));
+        }
+        let status = current_status(&**c, appointment_id).await?;
+        Err(StoreError::Invalid(match status {
+            AppointmentStatus::Cancelled => "appointment is already cancelled".into(),
+            other => format!("appointment is {other:?}, not scheduled"),
+        }))
+    }
+
+    async fn reschedule(&self, id: i64, new_start: Time) -> Result<Appointment, StoreError> {
+        let now = (self.clock)();
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(db_error)?;
+        let sql =
+            format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE id = $1 FOR UPDATE");
+        let cur = tx.query_opt(&sql, &[&id]).await.map_err(db_error)?;
+        let cur = cur.map(|r| appointment(&r)).ok_or(StoreError::NotFound {
+            what: "appointment",
+            id,
+        })?;
+        if cur.status != AppointmentStatus::Scheduled {
+            return Err(StoreError::Invalid(format!(
+                "appointment is {:?}, not scheduled",
+                cur.status
+            )));
+        }
+        let end = check_time(&*tx, cur.doctor_id, new_start, cur.duration_min, now).await?;
+        let sql = format!(
+            "UPDATE appointments SET starts_at = $2, ends_at = $3 WHERE id = $1 RETURNING {APPOINTMENT_COLUMNS}"
+        );
+        let row = tx
+            .query_one(&sql, &[&id, &new_start, &end])
+            .await
+            .map_err(write_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(appointment(&row))
+    }
+
+    async fn write_records(&self, batch: &[RecordOp]) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        records::write(&mut c, batch).await
+    }
+
+    async fn call_record(&self, call_id: &str) -> Result<Vec<RecordOp>, StoreError> {
+        let c = self.conn().await?;
+        records::read(&**c, call_id).await
+    }
+}
+
+async fn current_status(c: &impl GenericClient, id: i64) -> Result<AppointmentStatus, StoreError> {
+    let row = c
+        .query_opt("SELECT status FROM appointments WHERE id = $1", &[&id])
+        .await
+        .map_err(db_error)?;
+    row.map(|r| status_of(r.get(0)))
+        .ok_or(StoreError::NotFound {
+            what: "appointment",
+            id,
+        })
+}

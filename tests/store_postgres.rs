@@ -1,0 +1,374 @@
+//! The PostgreSQL store against a real server (`DATABASE_URL`; skipped loudly without it): the
+//! conformance suite, migrations up/down/verify/tamper, idempotent seed, and an outage in the
+//! middle of writing the call record. Each test works in its own schema, dropped at the end.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use frontdesk::secret::Secret;
+use frontdesk::store::migrate::{MigrateError, Migration, Migrator, POSTGRES};
+use frontdesk::store::postgres::{pool, PgStore};
+use frontdesk::store::{seed, DatabaseConfig};
+use frontdesk_actors::doubles::conformance::{self, StoreMaker};
+use frontdesk_actors::doubles::memory_store::Clock;
+use frontdesk_actors::store::{BookingRequest, RecordKind, RecordOp, Store, StoreError};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_postgres::{Client, NoTls};
+
+fn database_url() -> Option<String> {
+    let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
+    if url.is_none() {
+        // Straight to the process's stderr: libtest would swallow eprintln! in a passing test.
+        use std::io::Write;
+        let msg = b"SKIPPED: DATABASE_URL unset; PostgreSQL store test did not run\n";
+        let _ = std::io::stderr().write_all(msg);
+    }
+    url
+}
+
+/// A connection whose search path is `schema` (then public, for the btree_gist operators).
+async fn connect(url: &str, schema: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let sql = format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path = {schema}, public");
+    client.batch_execute(&sql).await.unwrap();
+    client
+}
+
+fn unique_schema(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = Utc::now().timestamp_subsec_nanos();
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("t_{tag}_{}_{n}_{nanos}", std::process::id())
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+    client.batch_execute(&sql).await.unwrap();
+}
+
+/// A migrated, seeded schema and a store on it.
+async fn seeded_store(url: &str, schema: &str, clock: Clock) -> PgStore {
+    let mut c = connect(url, schema).await;
+    Migrator::new(&mut c, POSTGRES).up().await.unwrap();
+    seed::run(&mut c).await.unwrap();
+    let cfg = DatabaseConfig {
+        url: Secret::new(url),
+        schema: schema.into(),
+        ..Default::default()
+    };
+    PgStore::new(pool::build(&cfg).unwrap()).with_clock(clock)
+}
+
+struct Pg {
+    url: String,
+    schemas: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl StoreMaker for Pg {
+    async fn make(&self, clock: Clock) -> Arc<dyn Store> {
+        let schema = unique_schema("conf");
+        self.schemas.lock().unwrap().push(schema.clone());
+        Arc::new(seeded_store(&self.url, &schema, clock).await)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_suite() {
+    let Some(url) = database_url() else { return };
+    let pg = Pg {
+        url: url.clone(),
+        schemas: Mutex::new(vec![]),
+    };
+    conformance::run_all(&pg).await;
+    let schemas = pg.schemas.lock().unwrap().clone();
+    for s in schemas {
+        drop_schema(&url, &s).await;
+    }
+}
+
+async fn tables(c: &Client, schema: &str) -> Vec<String> {
+    let rows = c
+        .query(
+            "SELECT table_name::text FROM information_schema.tables
+              WHERE table_schema = $1 AND table_name <> 'schema_migrations' ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
+#[tokio::test]
+async fn migrations_up_down_up_verify_and_refuse_tampering() {
+    let Some(url) = database_url() else { return };
+    let schema = unique_schema("mig");
+    let mut c = connect(&url, &schema).await;
+    assert_eq!(
+        Migrator::new(&mut c, POSTGRES).up().await.unwrap(),
+        vec![1, 2]
+    );
+    assert!(Migrator::new(&mut c, POSTGRES)
+        .up()
+        .await
+        .unwrap()
+        .is_empty());
+    Migrator::new(&mut c, POSTGRES).verify().await.unwrap();
+    let before = tables(&c, &schema).await;
+    assert!(before.contains(&"appointments".to_string()) && before.contains(&"usage".to_string()));
+    assert_eq!(
+        Migrator::new(&mut c, POSTGRES).down(1).await.unwrap(),
+        vec![2]
+    );
+    assert_eq!(
+        Migrator::new(&mut c, POSTGRES).down(5).await.unwrap(),
+        vec![1]
+    );
+    assert!(
+        tables(&c, &schema).await.is_empty(),
+        "down to zero leaves nothing"
+    );
+    let status = Migrator::new(&mut c, POSTGRES).status().await.unwrap();
+    assert!(status.iter().all(|s| !s.applied));
+    Migrator::new(&mut c, POSTGRES).up().await.unwrap();
+    assert_eq!(tables(&c, &schema).await, before);
+    Migrator::new(&mut c, POSTGRES).verify().await.unwrap();
+    // Drift: an index dropped by hand is reported.
+    c.batch_execute("DROP INDEX patients_phone_idx")
+        .await
+        .unwrap();
+    let err = Migrator::new(&mut c, POSTGRES).verify().await.unwrap_err();
+    assert!(
+        matches!(&err, MigrateError::Drift(d) if d.iter().any(|x| x.contains("patients_phone_idx"))),
+        "{err}"
+    );
+    // A migration whose file changed after it was applied is refused.
+    let mut tampered: Vec<Migration> = POSTGRES.to_vec();
+    tampered[0].up = "CREATE TABLE sneaky (id INT);";
+    let err = Migrator::new(&mut c, &tampered).up().await.unwrap_err();
+    assert!(
+        matches!(err, MigrateError::Tampered { version: 1, .. }),
+        "{err}"
+    );
+    assert!(!tables(&c, &schema).await.contains(&"sneaky".to_string()));
+    drop_schema(&url, &schema).await;
+}
+
+#[tokio::test]
+async fn concurrent_migrators_apply_each_migration_once() {
+    let Some(url) = database_url() else { return };
+    let schema = unique_schema("lock");
+    let runs = (0..4).map(|_| {
+        let (url, schema) = (url.clone(), schema.clone());
+        tokio::spawn(async move {
+            let mut c = connect(&url, &schema).await;
+            Migrator::new(&mut c, POSTGRES).up().await.unwrap()
+        })
+    });
+    let mut applied = vec![];
+    for r in runs {
+        applied.extend(r.await.unwrap());
+    }
+    applied.sort();
+    assert_eq!(applied, vec![1, 2], "the advisory lock serialised them");
+    drop_schema(&url, &schema).await;
+}
+
+#[tokio::test]
+async fn seed_twice_changes_nothing() {
+    let Some(url) = database_url() else { return };
+    let schema = unique_schema("seed");
+    let mut c = connect(&url, &schema).await;
+    Migrator::new(&mut c, POSTGRES).up().await.unwrap();
+    let first = seed::run(&mut c).await.unwrap();
+    let second = seed::run(&mut c).await.unwrap();
+    assert_eq!(first, second);
+    assert_eq!((first.doctors, first.patients), (6, 20));
+    // New rows after the seed get fresh ids (the identity sequences moved past it).
+    let id: i64 = c
+        .query_one(
+            "INSERT INTO patients (first_name, last_name, date_of_birth, phone)
+             VALUES ('New', 'Caller', '1990-01-01', '+15559990000') RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(id, 21);
+    drop_schema(&url, &schema).await;
+}
+
+/// A TCP proxy to PostgreSQL that a test can take down (refusing and cutting connections) and
+/// bring back, to play a database outage without touching the server.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    up: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicUsize::new(1));
+        let flag = Arc::clone(&up);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let generation = flag.load(Ordering::SeqCst);
+                if generation == 0 {
+                    continue; // dropped at once: connection refused, in effect
+                }
+                let (target, flag) = (target.clone(), Arc::clone(&flag));
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                    let cut = async {
+                        while flag.load(Ordering::SeqCst) == generation {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! { _ = copy => {}, () = cut => {} }
+                });
+            }
+        });
+        Self { addr, up }
+    }
+
+    fn down(&self) {
+        self.up.store(0, Ordering::SeqCst);
+    }
+
+    fn restore(&self) {
+        self.up.store(2, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_fails_fast_and_the_retried_record_lands_once() {
+    let Some(url) = database_url() else { return };
+    let schema = unique_schema("down");
+    let now: Clock = Arc::new(|| "2030-01-07T08:00:00Z".parse::<DateTime<Utc>>().unwrap());
+    drop(seeded_store(&url, &schema, Arc::clone(&now)).await);
+    let parsed = url::Url::parse(&url).unwrap();
+    let target = format!(
+        "{}:{}",
+        parsed.host_str().unwrap(),
+        parsed.port().unwrap_or(5432)
+    );
+    let proxy = Proxy::start(target).await;
+    let mut via = parsed.clone();
+    via.set_host(Some("127.0.0.1")).unwrap();
+    via.set_port(Some(proxy.addr.port())).unwrap();
+    let cfg = DatabaseConfig {
+        url: Secret::new(via.as_str()),
+        schema: schema.clone(),
+        pool_wait_timeout_ms: 300,
+        pool_create_timeout_ms: 300,
+        ..Default::default()
+    };
+    let store = PgStore::new(pool::build(&cfg).unwrap()).with_clock(now);
+    let op = |seq| RecordOp {
+        call_id: "call-outage".into(),
+        seq,
+        at: Utc::now(),
+        kind: RecordKind::CallEnded {
+            reason: format!("op {seq}"),
+        },
+    };
+    store.write_records(&[op(1)]).await.unwrap();
+    proxy.down();
+    let batch = [op(1), op(2), op(3)];
+    let err = store.write_records(&batch).await.unwrap_err();
+    assert!(err.is_retriable(), "{err:?}");
+    let booking = BookingRequest {
+        patient_id: 1,
+        doctor_id: 1,
+        start: "2030-01-14T10:00:00Z".parse().unwrap(),
+        duration_min: 30,
+        reason: "checkup".into(),
+    };
+    let err = store.book(&booking).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Unavailable(_) | StoreError::Timeout),
+        "{err:?}"
+    );
+    proxy.restore();
+    // The gateway retries the same batch until it lands; a second retry changes nothing.
+    let mut landed = store.write_records(&batch).await;
+    for _ in 0..20 {
+        if landed.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        landed = store.write_records(&batch).await;
+    }
+    landed.unwrap();
+    store.write_records(&batch).await.unwrap();
+    let seqs: Vec<u64> = store
+        .call_record("call-outage")
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| o.seq)
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3]);
+    assert!(store.book(&booking).await.is_ok());
+    drop_schema(&url, &schema).await;
+}
+
+/// sslmode is honoured: disable is plaintext, require encrypts (the local server's certificate is
+/// self-signed), verify-full refuses a certificate no public root vouches for.
+#[tokio::test]
+async fn sslmode_is_honoured() {
+    let Some(url) = database_url() else { return };
+    let probe = connect(&url, "public").await;
+    let ssl: String = probe.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+    if ssl != "on" {
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(b"SKIPPED: the server has ssl off; sslmode test did not run\n");
+        return;
+    }
+    let with_mode = |mode: &str| {
+        let mut u = url::Url::parse(&url).unwrap();
+        let kept: Vec<(String, String)> = u
+            .query_pairs()
+            .filter(|(k, _)| k != "sslmode")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        u.query_pairs_mut()
+            .clear()
+            .extend_pairs(kept)
+            .append_pair("sslmode", mode);
+        DatabaseConfig {
+            url: Secret::new(u.as_str()),
+            ..Default::default()
+        }
+    };
+    let encrypted = async |mode: &str| -> Result<bool, StoreError> {
+        let p = pool::build(&with_mode(mode)).unwrap();
+        let c = pool::get(&p).await?;
+        let row = c
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        Ok(row.get(0))
+    };
+    assert_eq!(encrypted("disable").await, Ok(false));
+    assert_eq!(encrypted("require").await, Ok(true));
+    assert_eq!(encrypted("prefer").await, Ok(true));
+    assert!(
+        encrypted("verify-full").await.is_err(),
+        "self-signed must not verify"
+    );
+}
