@@ -333,7 +333,8 @@ async fn sslmode_is_honoured() {
     let ssl: String = probe.query_one("SHOW ssl", &[]).await.unwrap().get(0);
     if ssl != "on" {
         use std::io::Write;
-        let _ = std::io::stderr().write_all(b"SKIPPED: the server has ssl off; sslmode test did not run\n");
+        let _ = std::io::stderr()
+            .write_all(b"SKIPPED: the server has ssl off; sslmode test did not run\n");
         return;
     }
     let with_mode = |mode: &str| {

@@ -145,6 +145,21 @@ pub enum RecordKind {
     },
 }
 
+/// A phone number as stores compare it: spaces and dashes dropped.
+pub fn normalise_phone(p: &str) -> String {
+    p.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect()
+}
+
+/// A name as stores compare it: single spaces, lower case.
+pub fn normalise_name(n: &str) -> String {
+    n.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
 /// Length of one bookable slot, in minutes.
 pub const SLOT_MINUTES: i64 = 30;
 /// Longest appointment accepted, in minutes.

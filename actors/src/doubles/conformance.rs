@@ -33,23 +33,23 @@ pub async fn run_all(m: &dyn StoreMaker) {
     concurrent_bookings_of_one_slot_have_one_winner(m).await;
 }
 
-fn at(s: &str) -> Time {
+pub fn at(s: &str) -> Time {
     s.parse().expect("test time")
 }
-fn now() -> Time {
+pub fn now() -> Time {
     at("2030-01-07T08:00:00Z")
 }
 fn pinned() -> Clock {
     Arc::new(now)
 }
 /// A time on Monday 2030-01-14.
-fn mon(hhmm: &str) -> Time {
+pub fn mon(hhmm: &str) -> Time {
     at(&format!("2030-01-14T{hhmm}:00Z"))
 }
-fn day(d: u32) -> NaiveDate {
+pub fn day(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2030, 1, d).expect("test day")
 }
-fn req(doctor_id: i64, start: Time, duration_min: u32) -> BookingRequest {
+pub fn req(doctor_id: i64, start: Time, duration_min: u32) -> BookingRequest {
     BookingRequest {
         patient_id: 1,
         doctor_id,
@@ -58,13 +58,13 @@ fn req(doctor_id: i64, start: Time, duration_min: u32) -> BookingRequest {
         reason: "checkup".into(),
     }
 }
-fn not_found<T>(what: &'static str, id: i64) -> Result<T, StoreError> {
+pub fn not_found<T>(what: &'static str, id: i64) -> Result<T, StoreError> {
     Err(StoreError::NotFound { what, id })
 }
-fn invalid<T>(r: Result<T, StoreError>) -> bool {
+pub fn invalid<T>(r: Result<T, StoreError>) -> bool {
     matches!(r, Err(StoreError::Invalid(_)))
 }
-fn starts(v: &[Slot]) -> Vec<Time> {
+pub fn starts(v: &[Slot]) -> Vec<Time> {
     v.iter().map(|x| x.start).collect()
 }
 

@@ -11,8 +11,9 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use deadpool_postgres::Pool;
 use frontdesk_actors::doubles::memory_store::Clock;
 use frontdesk_actors::store::{
-    appointment_end, free_slots_in, Appointment, AppointmentStatus, BookingRequest, Doctor,
-    Patient, PatientQuery, RecordOp, Slot, Store, StoreError,
+    appointment_end, free_slots_in, normalise_name, normalise_phone, Appointment,
+    AppointmentStatus, BookingRequest, Doctor, Patient, PatientQuery, RecordOp, Slot, Store,
+    StoreError,
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::GenericClient;
@@ -72,19 +73,6 @@ fn appointment(r: &Row) -> Appointment {
         status: status_of(r.get(5)),
         reason: r.get(6),
     }
-}
-
-fn normalise_phone(p: &str) -> String {
-    p.chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect()
-}
-
-fn normalise_name(n: &str) -> String {
-    n.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
 }
 
 async fn exists(

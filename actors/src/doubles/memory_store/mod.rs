@@ -13,8 +13,9 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc, Weekday};
 
 use crate::call::shared::lock;
 use crate::store::{
-    appointment_end, free_slots_in, Appointment, AppointmentStatus, BookingRequest, Doctor,
-    Patient, PatientQuery, RecordOp, Slot, Store, StoreError,
+    appointment_end, free_slots_in, normalise_name, normalise_phone, Appointment,
+    AppointmentStatus, BookingRequest, Doctor, Patient, PatientQuery, RecordOp, Slot, Store,
+    StoreError,
 };
 
 /// Where the store reads "now" from; tests pin it for determinism.
@@ -143,19 +144,6 @@ impl Data {
             .collect();
         free_slots_in(doctor_id, &windows, &booked, now)
     }
-}
-
-fn normalise_phone(p: &str) -> String {
-    p.chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect()
-}
-
-fn normalise_name(n: &str) -> String {
-    n.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
 }
 
 #[cfg(test)]

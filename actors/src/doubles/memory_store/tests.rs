@@ -1,40 +1,10 @@
 #![allow(clippy::unwrap_used)]
 use super::*;
 
-fn at(s: &str) -> Time {
-    s.parse().unwrap()
-}
-/// The pinned clock: Monday 2030-01-07 08:00 UTC.
-fn now() -> Time {
-    at("2030-01-07T08:00:00Z")
-}
-/// A time on the following Monday, 2030-01-14.
-fn mon(hhmm: &str) -> Time {
-    at(&format!("2030-01-14T{hhmm}:00Z"))
-}
-fn day(d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(2030, 1, d).unwrap()
-}
+use crate::doubles::conformance::{day, invalid, mon, not_found, now, req, starts};
+
 fn store() -> MemoryStore {
     MemoryStore::seeded().with_clock(now)
-}
-fn req(doctor_id: i64, start: Time, duration_min: u32) -> BookingRequest {
-    BookingRequest {
-        patient_id: 1,
-        doctor_id,
-        start,
-        duration_min,
-        reason: "checkup".into(),
-    }
-}
-fn not_found<T>(what: &'static str, id: i64) -> Result<T, StoreError> {
-    Err(StoreError::NotFound { what, id })
-}
-fn invalid<T>(r: Result<T, StoreError>) -> bool {
-    matches!(r, Err(StoreError::Invalid(_)))
-}
-fn starts(v: &[Slot]) -> Vec<Time> {
-    v.iter().map(|x| x.start).collect()
 }
 
 #[tokio::test]
