@@ -6,5 +6,6 @@ pub mod emulators;
 pub mod providers;
 pub mod secret;
 pub mod simulate;
+pub mod status;
 pub mod store;
 pub mod telemetry;
