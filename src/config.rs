@@ -6,6 +6,7 @@ use frontdesk_actors::PipelineConfig;
 
 use crate::providers::config::ProvidersConfig;
 use crate::store::DatabaseConfig;
+use crate::worker::WorkerConfig;
 use serde::Deserialize;
 
 /// The embedded defaults (config/default.toml), so the binary runs with no files around it.
@@ -17,6 +18,7 @@ pub struct AppConfig {
     pub pipeline: PipelineConfig,
     pub providers: ProvidersConfig,
     pub database: DatabaseConfig,
+    pub worker: WorkerConfig,
 }
 
 impl AppConfig {
@@ -26,6 +28,7 @@ impl AppConfig {
         let mut errors = cfg.pipeline.validate().err().unwrap_or_default();
         errors.extend(cfg.providers.validate());
         errors.extend(cfg.database.validate());
+        errors.extend(cfg.worker.validate());
         if !errors.is_empty() {
             anyhow::bail!("invalid configuration:\n  {}", errors.join("\n  "));
         }

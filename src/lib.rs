@@ -9,3 +9,4 @@ pub mod simulate;
 pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod worker;
