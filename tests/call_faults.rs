@@ -26,6 +26,7 @@ fn args(fallback: bool) -> SimArgs {
         providers: ProviderMode::Wire,
         fault_rate: 0.0,
         fallback,
+        store: simulate::StoreMode::Memory,
         report: None,
         pipeline: Default::default(),
         prices: Default::default(),

@@ -18,6 +18,7 @@ fn args(calls: usize) -> SimArgs {
         providers: simulate::ProviderMode::Doubles,
         fault_rate: 0.0,
         fallback: false,
+        store: simulate::StoreMode::Sqlite,
         report: None,
         pipeline: Default::default(),
         prices: Default::default(),

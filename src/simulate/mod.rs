@@ -31,6 +31,15 @@ pub enum ProviderMode {
     Doubles,
 }
 
+/// The store behind the calls' tools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreMode {
+    /// Embedded SQLite, in memory: the real SQL store, nothing left behind.
+    Sqlite,
+    /// The in-process test double.
+    Memory,
+}
+
 #[derive(clap::Args, Clone, Debug)]
 pub struct SimArgs {
     /// Concurrent calls.
@@ -66,6 +75,9 @@ pub struct SimArgs {
     /// Give each provider a fault-free secondary (wire mode) behind the fallback breaker.
     #[arg(long)]
     pub fallback: bool,
+    /// Store behind the tools.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub store: StoreMode,
     /// Write the report as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -78,6 +90,13 @@ pub struct SimArgs {
 }
 
 impl SimArgs {
+    fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
+        Ok(match self.store {
+            StoreMode::Memory => Arc::new(MemoryStore::seeded()),
+            StoreMode::Sqlite => Arc::new(crate::store::sqlite::SqliteStore::open(":memory:")?),
+        })
+    }
+
     /// The in-process doubles, with this run's latencies.
     fn doubles(&self, clips: &Clips) -> Providers {
         let j = self.jitter_ms;
@@ -173,7 +192,7 @@ impl Sim {
             stt: p.stt,
             llm: p.llm,
             tts: p.tts,
-            store: Arc::new(MemoryStore::seeded()) as Arc<dyn Store>,
+            store: args.open_store()?,
             observer: Arc::clone(&collector) as _,
             prices: args.prices.clone(),
         };

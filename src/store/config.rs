@@ -9,8 +9,11 @@ use crate::secret::Secret;
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// `postgres://…` (from `DATABASE_URL`); empty: the in-process store (SQLite lands later).
+    /// `postgres://…` (from `DATABASE_URL`), or `sqlite://PATH` / `sqlite::memory:`; empty: the
+    /// embedded SQLite database at `sqlite_path`.
     pub url: Secret,
+    /// The embedded database's file when no URL is set (`:memory:` keeps nothing).
+    pub sqlite_path: String,
     /// Search path schema (tests isolate themselves in their own schema); empty: the URL's default.
     pub schema: String,
     pub pool_max_size: usize,
@@ -26,6 +29,7 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             url: Secret::default(),
+            sqlite_path: "frontdesk.db".into(),
             schema: String::new(),
             pool_max_size: 16,
             pool_wait_timeout_ms: 1_000,
@@ -36,12 +40,42 @@ impl Default for DatabaseConfig {
     }
 }
 
+/// Which store a configuration selects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    /// The database file, or `:memory:`.
+    Sqlite(String),
+}
+
+/// The SQLite path of a `sqlite:` URL, if it is one.
+fn sqlite_path_of(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite:")?;
+    Some(rest.strip_prefix("//").unwrap_or(rest))
+}
+
 impl DatabaseConfig {
+    pub fn backend(&self) -> Backend {
+        let url = self.url.expose();
+        if url.is_empty() {
+            Backend::Sqlite(self.sqlite_path.clone())
+        } else if let Some(path) = sqlite_path_of(url) {
+            Backend::Sqlite(path.to_owned())
+        } else {
+            Backend::Postgres
+        }
+    }
+
     pub fn validate(&self) -> Vec<String> {
         let mut errors = vec![];
         let url = self.url.expose();
-        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            errors.push("database.url must be a postgres:// URL".into());
+        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !(url.is_empty() || postgres || sqlite_path_of(url).is_some()) {
+            errors
+                .push("database.url (DATABASE_URL) must be a postgres:// or sqlite:// URL".into());
+        }
+        if matches!(self.backend(), Backend::Sqlite(p) if p.is_empty()) {
+            errors.push("database.sqlite_path must not be empty".into());
         }
         if self.pool_max_size == 0 {
             errors.push("database.pool_max_size must be at least 1".into());
@@ -105,7 +139,8 @@ impl SslMode {
 
 /// Production refuses a database connection without TLS unless the host is loopback.
 pub fn check_tls_policy(url: &str, production: bool) -> Result<(), String> {
-    if url.is_empty() || !production {
+    // An embedded database is a local file: nothing travels over a network.
+    if url.is_empty() || !production || sqlite_path_of(url).is_some() {
         return Ok(());
     }
     let mode = SslMode::from_url(url)?;
@@ -172,5 +207,25 @@ mod tests {
             assert!(errors.contains(name), "{name}: {errors}");
         }
         assert!(!format!("{cfg:?}").contains("mysql"), "the url is a secret");
+    }
+
+    #[test]
+    fn backend_follows_the_url() {
+        let with = |url: &str| DatabaseConfig {
+            url: Secret::new(url),
+            ..Default::default()
+        };
+        assert_eq!(with("").backend(), Backend::Sqlite("frontdesk.db".into()));
+        assert_eq!(
+            with("sqlite://data/x.db").backend(),
+            Backend::Sqlite("data/x.db".into())
+        );
+        assert_eq!(
+            with("sqlite::memory:").backend(),
+            Backend::Sqlite(":memory:".into())
+        );
+        assert_eq!(with("postgres://h/db").backend(), Backend::Postgres);
+        assert!(with("sqlite://x.db").validate().is_empty());
+        assert!(check_tls_policy("sqlite://x.db", true).is_ok());
     }
 }

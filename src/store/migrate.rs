@@ -29,20 +29,26 @@ impl Migration {
 }
 
 macro_rules! migration {
-    ($v:expr, $name:literal) => {
+    ($backend:literal, $v:expr, $name:literal) => {
         Migration {
             version: $v,
             name: $name,
-            up: include_str!(concat!("../../sql/postgres/", $name, ".up.sql")),
-            down: include_str!(concat!("../../sql/postgres/", $name, ".down.sql")),
+            up: include_str!(concat!("../../sql/", $backend, "/", $name, ".up.sql")),
+            down: include_str!(concat!("../../sql/", $backend, "/", $name, ".down.sql")),
         }
     };
 }
 
 /// Every PostgreSQL migration, in order.
 pub const POSTGRES: &[Migration] = &[
-    migration!(1, "0001_hospital"),
-    migration!(2, "0002_call_record"),
+    migration!("postgres", 1, "0001_hospital"),
+    migration!("postgres", 2, "0002_call_record"),
+];
+
+/// Every SQLite migration, in order (same versions and names as PostgreSQL's).
+pub const SQLITE: &[Migration] = &[
+    migration!("sqlite", 1, "0001_hospital"),
+    migration!("sqlite", 2, "0002_call_record"),
 ];
 
 /// Any number: both deploys only need to agree on it.
@@ -52,6 +58,8 @@ const LOCK_KEY: i64 = 0x6672_6f6e_7464_736b; // "frontdsk"
 pub enum MigrateError {
     #[error("database: {0}")]
     Db(#[from] tokio_postgres::Error),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration {version} ({name}) was changed after it was applied (checksum {applied} in the database, {file} in the binary); add a new migration instead")]
     Tampered {
         version: i64,
@@ -67,7 +75,11 @@ pub enum MigrateError {
 
 impl MigrateError {
     pub fn is_retriable(&self) -> bool {
-        matches!(self, MigrateError::Db(e) if e.code().is_none())
+        match self {
+            MigrateError::Db(e) => e.code().is_none(),
+            MigrateError::Sqlite(e) => super::sqlite::is_busy(e),
+            _ => false,
+        }
     }
 }
 
@@ -270,7 +282,7 @@ impl<'a> Migrator<'a> {
 }
 
 /// What one side has that the other lacks, `schema_migrations` aside (the runner's own table).
-fn diff(expected: &BTreeSet<String>, live: &BTreeSet<String>) -> Vec<String> {
+pub(crate) fn diff(expected: &BTreeSet<String>, live: &BTreeSet<String>) -> Vec<String> {
     let ours = |s: &&String| !s.contains("schema_migrations");
     let missing = expected
         .difference(live)

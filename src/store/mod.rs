@@ -1,5 +1,5 @@
-//! The stores behind the `Store` trait: PostgreSQL (production), with migrations and seed data.
-//! Without a `DATABASE_URL` the service runs on the in-process store.
+//! The stores behind the `Store` trait: PostgreSQL (production) and embedded SQLite (the
+//! zero-setup default without a `DATABASE_URL`), each with migrations and seed data.
 
 pub mod cli;
 pub mod config;
@@ -7,19 +7,22 @@ pub mod introspect;
 pub mod migrate;
 pub mod postgres;
 pub mod seed;
+pub mod sqlite;
 
 use std::sync::Arc;
 
-use frontdesk_actors::doubles::MemoryStore;
 use frontdesk_actors::store::Store;
 
-pub use config::DatabaseConfig;
+pub use config::{Backend, DatabaseConfig};
 
-/// PostgreSQL when a URL is configured, else the in-process seeded store (SQLite lands later).
+/// PostgreSQL for a `postgres://` URL (migrated by `frontdesk migrate up`, a deploy step); SQLite
+/// otherwise, created, migrated and seeded on open so it needs no set-up at all.
 pub fn open_store(cfg: &DatabaseConfig) -> anyhow::Result<Arc<dyn Store>> {
-    if cfg.url.is_empty() {
-        return Ok(Arc::new(MemoryStore::seeded()));
+    match cfg.backend() {
+        Backend::Postgres => {
+            let pool = postgres::pool::build(cfg)?;
+            Ok(Arc::new(postgres::PgStore::new(pool)))
+        }
+        Backend::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(&path)?)),
     }
-    let pool = postgres::pool::build(cfg)?;
-    Ok(Arc::new(postgres::PgStore::new(pool)))
 }
