@@ -262,6 +262,42 @@ async fn reconnects_without_harming_running_calls() {
 }
 
 #[tokio::test]
+async fn a_job_ending_while_disconnected_is_reported_after_reconnecting() {
+    let s = setup(|c| c.max_reconnect_attempts = 100).await;
+    assert!(s.fake.dispatch("AJ_1", "room-1").await.available);
+    s.fake
+        .wait_job_status("AJ_1", lk::JobStatus::JsRunning)
+        .await;
+    s.fake.refuse_connections(true);
+    s.fake.drop_all();
+    let down = |st: &ServiceStatus| !st.worker().connected;
+    wait_until("worker disconnected", || down(&s.status)).await;
+    s.runner.finish("AJ_1", Ok(()));
+    wait_until("job gone", || s.worker.active_jobs() == 0).await;
+    assert!(
+        s.fake.job_statuses("AJ_1").len() == 1,
+        "not sent while down"
+    );
+    s.fake.refuse_connections(false);
+    s.fake
+        .wait_job_status("AJ_1", lk::JobStatus::JsSuccess)
+        .await;
+    let on = s.fake.received().into_iter().find(
+        |r| matches!(&r.msg, In::UpdateJob(u) if u.status == lk::JobStatus::JsSuccess as i32),
+    );
+    assert!(on.unwrap().conn > 1, "sent on the new connection");
+}
+
+/// Poll a condition the fake cannot observe (worker-side state).
+async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
 async fn drain_waits_for_the_running_call() {
     let s = setup(|_| {}).await;
     assert!(s.fake.dispatch("AJ_1", "room-1").await.available);

@@ -9,7 +9,7 @@ use livekit_protocol as lk;
 use livekit_protocol::server_message::Message as In;
 use livekit_protocol::WorkerMessage;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{header::AUTHORIZATION, HeaderValue, StatusCode};
@@ -18,7 +18,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::dispatch;
 use super::error::WorkerError;
-use super::state::{Shared, Stop};
+use super::state::{Outbox, Shared, Stop};
 use super::wire;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -121,6 +121,19 @@ async fn send(ws: &mut Ws, msg: &WorkerMessage) -> Result<(), WorkerError> {
         .map_err(|e| WorkerError::Closed(format!("send failed: {e}")))
 }
 
+/// Send a message from the outbox, keeping it for the next connection if this one fails.
+async fn send_queued(
+    ws: &mut Ws,
+    outbox: &mut Outbox,
+    msg: WorkerMessage,
+) -> Result<(), WorkerError> {
+    let sent = send(ws, &msg).await;
+    if sent.is_err() {
+        outbox.keep(msg);
+    }
+    sent
+}
+
 /// Resolves once the worker is told to stop, with how. The guard is not held across awaits.
 pub(crate) async fn stopping(stop: &mut watch::Receiver<Stop>) -> Stop {
     match stop.wait_for(|s| *s != Stop::Run).await {
@@ -139,10 +152,7 @@ pub(crate) struct Session<'a> {
 }
 
 impl Session<'_> {
-    pub async fn run(
-        mut self,
-        outbox: &mut mpsc::UnboundedReceiver<WorkerMessage>,
-    ) -> Result<SessionEnd, WorkerError> {
+    pub async fn run(mut self, outbox: &mut Outbox) -> Result<SessionEnd, WorkerError> {
         let sh = Arc::clone(self.sh);
         let mut stop = sh.stop.subscribe();
         let mut tick = tokio::time::interval(Duration::from_millis(sh.cfg.status_interval_ms));
@@ -155,7 +165,7 @@ impl Session<'_> {
                         return Ok(end);
                     }
                 }
-                Some(msg) = outbox.recv() => send(&mut self.ws, &msg).await?,
+                Some(msg) = outbox.next() => send_queued(&mut self.ws, outbox, msg).await?,
                 _ = tick.tick() => self.on_tick().await?,
                 _ = sh.nudge.notified() => self.send_status().await?,
             }
@@ -178,15 +188,11 @@ impl Session<'_> {
         send(&mut self.ws, &msg).await
     }
 
-    async fn stop(
-        mut self,
-        how: Stop,
-        outbox: &mut mpsc::UnboundedReceiver<WorkerMessage>,
-    ) -> Result<SessionEnd, WorkerError> {
+    async fn stop(mut self, how: Stop, outbox: &mut Outbox) -> Result<SessionEnd, WorkerError> {
         if how == Stop::Flush {
             // The final job statuses: the server ends those jobs on them.
-            while let Ok(msg) = outbox.try_recv() {
-                send(&mut self.ws, &msg).await?;
+            while let Some(msg) = outbox.try_next() {
+                send_queued(&mut self.ws, outbox, msg).await?;
             }
             self.send_status().await?;
         }

@@ -112,30 +112,39 @@ fn job_info(sh: &Shared, job: &lk::Job, url: Option<String>, token: String) -> J
 }
 
 /// One job from start to end; reports JS_RUNNING, then JS_SUCCESS or JS_FAILED.
-async fn run_job(sh: Arc<Shared>, info: JobInfo, mut stop: watch::Receiver<bool>) {
+async fn run_job(sh: Arc<Shared>, info: JobInfo, stop: watch::Receiver<bool>) {
     let job_id = info.job_id.clone();
-    let result = match sh.runner.start(info).await {
-        Ok(mut job) => {
-            tracing::info!(%job_id, "job running");
-            sh.send(wire::job_status(&job_id, lk::JobStatus::JsRunning, ""));
-            let mut ended = false;
-            loop {
-                tokio::select! {
-                    end = job.finished() => break end,
-                    _ = stop.wait_for(|s| *s), if !ended => {
-                        ended = true;
-                        job.end();
-                    }
-                }
-            }
-        }
-        Err(e) => Err(e),
-    };
+    // In its own task so a panicking runner still frees the slot and reports the job failed.
+    let result = tokio::spawn(drive(Arc::clone(&sh), info, stop))
+        .await
+        .unwrap_or_else(|e| Err(JobError::Failed(format!("job task failed: {e}"))));
     report_end(&sh, &job_id, result);
     // After the final status is queued, so a drain that sees no jobs also sees it sent.
     sh.jobs.remove(&job_id);
     sh.admission.release();
     sh.jobs_changed();
+}
+
+async fn drive(
+    sh: Arc<Shared>,
+    info: JobInfo,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), JobError> {
+    let job_id = info.job_id.clone();
+    let mut job = sh.runner.start(info).await?;
+    tracing::info!(%job_id, "job running");
+    sh.send(wire::job_status(&job_id, lk::JobStatus::JsRunning, ""));
+    let mut ended = false;
+    loop {
+        tokio::select! {
+            end = job.finished() => return end,
+            // Also fires at once for an end requested while the job was starting.
+            _ = stop.wait_for(|s| *s), if !ended => {
+                ended = true;
+                job.end();
+            }
+        }
+    }
 }
 
 fn report_end(sh: &Shared, job_id: &str, result: Result<(), JobError>) {

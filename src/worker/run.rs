@@ -4,20 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use livekit_protocol::WorkerMessage;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::conn::{self, Session, SessionEnd};
 use super::error::WorkerError;
-use super::state::{Shared, Stop};
+use super::state::{Outbox, Shared, Stop};
 use crate::status::DepState;
 
 /// Connection attempts until the worker stops (Ok) or gives up (Err).
-pub(crate) async fn run(
-    sh: Arc<Shared>,
-    mut outbox: mpsc::UnboundedReceiver<WorkerMessage>,
-) -> Result<(), WorkerError> {
+pub(crate) async fn run(sh: Arc<Shared>, mut outbox: Outbox) -> Result<(), WorkerError> {
     let mut failures = 0u32;
     loop {
         let running = *sh.stop.borrow() == Stop::Run;
@@ -70,7 +65,7 @@ pub(crate) fn backoff(failures: u32, max: Duration) -> Duration {
 
 async fn attempt(
     sh: &Arc<Shared>,
-    outbox: &mut mpsc::UnboundedReceiver<WorkerMessage>,
+    outbox: &mut Outbox,
     registered: &mut bool,
 ) -> Result<SessionEnd, WorkerError> {
     let mut ws = conn::connect(sh).await?;

@@ -43,7 +43,7 @@ impl Shared {
         cfg: WorkerConfig,
         runner: Arc<dyn JobRunner>,
         status: Arc<ServiceStatus>,
-    ) -> (Arc<Self>, mpsc::UnboundedReceiver<WorkerMessage>) {
+    ) -> (Arc<Self>, Outbox) {
         let (outbox, rx) = mpsc::unbounded_channel();
         let shared = Self {
             admission: Admission::new(cfg.max_calls, cfg.load_threshold),
@@ -56,7 +56,7 @@ impl Shared {
             stop: watch::Sender::new(Stop::Run),
             nudge: Notify::new(),
         };
-        (Arc::new(shared), rx)
+        (Arc::new(shared), Outbox { rx, retry: None })
     }
 
     pub fn draining(&self) -> bool {
@@ -88,6 +88,32 @@ impl Shared {
         });
         metrics::gauge!("frontdesk_worker_jobs_active").set(f64::from(active));
         self.nudge.notify_one();
+    }
+}
+
+/// The receiving end of `Shared::outbox`, owned by the connection loop. A message whose send
+/// failed is kept and goes out first on the next connection: a job's final status must not be
+/// lost to a reconnect.
+pub(crate) struct Outbox {
+    rx: mpsc::UnboundedReceiver<WorkerMessage>,
+    retry: Option<WorkerMessage>,
+}
+
+impl Outbox {
+    /// Cancel-safe: a kept message is returned without awaiting, and `recv` is cancel-safe.
+    pub async fn next(&mut self) -> Option<WorkerMessage> {
+        match self.retry.take() {
+            Some(msg) => Some(msg),
+            None => self.rx.recv().await,
+        }
+    }
+
+    pub fn try_next(&mut self) -> Option<WorkerMessage> {
+        self.retry.take().or_else(|| self.rx.try_recv().ok())
+    }
+
+    pub fn keep(&mut self, msg: WorkerMessage) {
+        self.retry = Some(msg);
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -54,6 +54,8 @@ struct Shared {
     changed: Notify,
     next_conn: AtomicU64,
     unauthorized: AtomicU32,
+    /// Answer new connections 503, like a server that is down or restarting.
+    refuse: AtomicBool,
 }
 
 pub struct FakeLiveKit {
@@ -83,6 +85,7 @@ impl FakeLiveKit {
             changed: Notify::new(),
             next_conn: AtomicU64::new(1),
             unauthorized: AtomicU32::new(0),
+            refuse: AtomicBool::new(false),
         });
         let app = axum::Router::new()
             .route("/agent", axum::routing::get(agent))
@@ -210,6 +213,11 @@ impl FakeLiveKit {
         }));
     }
 
+    /// Refuse (503) or accept new connections.
+    pub fn refuse_connections(&self, refuse: bool) {
+        self.shared.refuse.store(refuse, Ordering::SeqCst);
+    }
+
     /// Close every worker connection, as a server drain or restart does.
     pub fn drop_all(&self) {
         let mut conns = self.shared.conns.lock().unwrap();
@@ -301,6 +309,9 @@ async fn agent(
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    if sh.refuse.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     let authorized = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
