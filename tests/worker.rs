@@ -167,6 +167,26 @@ async fn refuses_offers_when_full() {
 }
 
 #[tokio::test]
+async fn refuses_offers_at_the_load_threshold() {
+    // One call of two is load 0.5: at the threshold, so the worker is full.
+    let s = setup(|c| {
+        c.max_calls = 2;
+        c.load_threshold = 0.5;
+    })
+    .await;
+    assert!(s.fake.dispatch("AJ_1", "room-1").await.available);
+    s.fake
+        .wait_job_status("AJ_1", lk::JobStatus::JsRunning)
+        .await;
+    assert!(!s.fake.dispatch("AJ_2", "room-2").await.available);
+    s.fake
+        .wait_for("WS_FULL at load 0.5", WAIT, |rs| {
+            statuses(rs).iter().any(|u| full(u) && u.load == 0.5)
+        })
+        .await;
+}
+
+#[tokio::test]
 async fn two_simultaneous_offers_for_the_last_slot() {
     let s = setup(|c| c.max_calls = 1).await;
     s.fake.offer("AJ_a", "room-a");
@@ -425,65 +445,4 @@ async fn invalid_config_is_refused_up_front() {
     .unwrap_err();
     assert!(err.to_string().contains("LIVEKIT_URL"), "{err}");
     assert!(!err.is_retriable());
-}
-
-fn call_deps() -> frontdesk_actors::call::CallDeps {
-    use frontdesk_actors::doubles::*;
-    frontdesk_actors::call::CallDeps {
-        stt: Arc::new(ScriptedStt::new(ScriptedSttConfig::default())),
-        llm: Arc::new(ScriptedLlm::new(ScriptedLlmConfig::default())),
-        tts: Arc::new(ScriptedTts::new(ScriptedTtsConfig::default())),
-        store: Arc::new(MemoryStore::seeded()),
-        observer: Arc::new(frontdesk_actors::call::NoopObserver),
-        prices: Default::default(),
-    }
-}
-
-async fn with_call_runner(
-    connector: Arc<dyn worker::RoomConnector>,
-) -> (FakeLiveKit, WorkerHandle) {
-    let fake = FakeLiveKit::start().await;
-    let name = connector.name();
-    let runner = worker::CallJobRunner::new(connector, call_deps(), Default::default());
-    let status = Arc::new(ServiceStatus::new());
-    let w = worker::start(config(&fake), Arc::new(runner), Arc::clone(&status)).unwrap();
-    fake.wait_for("registration", WAIT, |rs| {
-        rs.iter().any(|r| matches!(r.msg, In::Register(_)))
-    })
-    .await;
-    assert_eq!(
-        status.worker().connector,
-        name,
-        "the worker names its connector"
-    );
-    (fake, w)
-}
-
-#[tokio::test]
-async fn without_media_transport_the_job_fails_clearly() {
-    let (fake, w) = with_call_runner(Arc::new(worker::NoMediaConnector)).await;
-    assert!(fake.dispatch("AJ_1", "room-1").await.available);
-    fake.wait_job_status("AJ_1", lk::JobStatus::JsFailed).await;
-    let (_, error) = fake.job_statuses("AJ_1").pop().unwrap();
-    assert!(error.contains("no WebRTC media transport"), "{error}");
-    assert_eq!(w.active_jobs(), 0);
-}
-
-#[tokio::test]
-async fn a_simulated_caller_call_runs_to_its_end() {
-    use frontdesk::simulate::caller::CallerConfig;
-    let caller = CallerConfig {
-        duration: Duration::from_millis(500),
-        reply_timeout: Duration::from_secs(2),
-        quiet: Duration::from_millis(300),
-        pause: Duration::from_millis(100),
-    };
-    let clips = frontdesk::simulate::clips::Clips::load().unwrap();
-    let connector = worker::SimulatedCallerConnector::new(clips, caller);
-    let (fake, w) = with_call_runner(Arc::new(connector)).await;
-    assert!(fake.dispatch("AJ_1", "room-1").await.available);
-    fake.wait_job_status("AJ_1", lk::JobStatus::JsRunning).await;
-    // The caller hangs up after its first exchange: the call ends normally.
-    fake.wait_job_status("AJ_1", lk::JobStatus::JsSuccess).await;
-    assert_eq!(w.active_jobs(), 0);
 }

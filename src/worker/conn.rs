@@ -181,7 +181,7 @@ impl Session<'_> {
         self.send_status().await
     }
 
-    pub async fn send_status(&mut self) -> Result<(), WorkerError> {
+    async fn send_status(&mut self) -> Result<(), WorkerError> {
         self.seq += 1;
         let sh = self.sh;
         let msg = wire::worker_status(sh.full(), sh.load(), sh.jobs.len(), sh.draining(), self.seq);

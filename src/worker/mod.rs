@@ -3,6 +3,31 @@
 //! `start` spawns the connection loop (`run`, `conn`) and returns a `WorkerHandle`. Offers are
 //! admitted against atomically reserved slots (`admission`); assigned jobs run in their own tasks
 //! through a `JobRunner` (`dispatch`), outside any connection, so reconnects never touch calls.
+//!
+//! ```no_run
+//! # async fn demo(
+//! #     cfg: frontdesk::worker::WorkerConfig,
+//! #     deps: frontdesk_actors::call::CallDeps,
+//! #     pipeline: frontdesk_actors::PipelineConfig,
+//! #     shutdown: impl std::future::Future<Output = ()>,
+//! #     second_signal: impl std::future::Future<Output = ()>,
+//! # ) -> Result<(), frontdesk::worker::WorkerError> {
+//! use std::sync::Arc;
+//! use frontdesk::worker::{self, CallJobRunner, NoMediaConnector};
+//!
+//! let status = Arc::new(frontdesk::status::ServiceStatus::new());
+//! let runner = CallJobRunner::new(Arc::new(NoMediaConnector), deps, pipeline);
+//! let handle = worker::start(cfg, Arc::new(runner), status)?;
+//! tokio::select! {
+//!     gave_up = handle.wait() => gave_up?,
+//!     _ = shutdown => tokio::select! {
+//!         drained = handle.drain() => drained?,
+//!         _ = second_signal => handle.abort(),
+//!     },
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod admission;
 pub mod config;

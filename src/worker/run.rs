@@ -78,14 +78,13 @@ async fn attempt(
         w.protocol_version = protocol;
     });
     sh.status.set_dep("livekit", DepState::Up, true);
-    let mut session = Session {
+    // The session's status timer fires at once: the server learns our load right away.
+    let session = Session {
         sh,
         ws,
         seq: 0,
         last_rx: Instant::now(),
     };
-    // The server learns our load at once, not a status interval later.
-    session.send_status().await?;
     session.run(outbox).await
 }
 
