@@ -282,6 +282,24 @@ async fn reconnects_without_harming_running_calls() {
 }
 
 #[tokio::test]
+async fn go_away_moves_to_a_new_connection() {
+    let s = setup(|_| {}).await;
+    assert!(s.fake.dispatch("AJ_1", "room-1").await.available);
+    s.fake
+        .wait_job_status("AJ_1", lk::JobStatus::JsRunning)
+        .await;
+    s.fake.go_away();
+    s.fake
+        .wait_for("re-registration", WAIT, |rs| {
+            rs.iter()
+                .any(|r| r.conn > 1 && matches!(r.msg, In::Register(_)))
+        })
+        .await;
+    assert!(!s.runner.was_ended("AJ_1"));
+    assert_eq!(s.worker.active_jobs(), 1);
+}
+
+#[tokio::test]
 async fn a_job_ending_while_disconnected_is_reported_after_reconnecting() {
     let s = setup(|c| c.max_reconnect_attempts = 100).await;
     assert!(s.fake.dispatch("AJ_1", "room-1").await.available);

@@ -213,6 +213,13 @@ impl FakeLiveKit {
         }));
     }
 
+    /// Ask the worker to move to another connection (newer servers' GoAway).
+    pub fn go_away(&self) {
+        self.send(Out::GoAway(lk::agent_http::GoAway {
+            reason: "node draining".into(),
+        }));
+    }
+
     /// Refuse (503) or accept new connections.
     pub fn refuse_connections(&self, refuse: bool) {
         self.shared.refuse.store(refuse, Ordering::SeqCst);
