@@ -1,121 +1,263 @@
-use std::path::PathBuf;
+//! The binary: reads the process environment (the only place that does), loads the layered
+//! configuration, sets up logs and dispatches the subcommand.
 
-use clap::{Parser, Subcommand};
-use frontdesk::simulate::{self, SimArgs};
-use frontdesk::telemetry::{self, LogFormat};
+mod cli;
 
-/// Frontdesk: a real-time voice receptionist.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Cli {
-    /// Log level when RUST_LOG is unset.
-    #[arg(long, global = true, default_value = "warn")]
-    log_level: String,
-    #[arg(long, global = true, value_enum, default_value = "pretty")]
-    log_format: LogFormat,
-    #[command(subcommand)]
-    command: Command,
-}
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-// Parsed once at start; the size difference between variants does not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Serve the provider emulators on loopback ports (prints their URLs) until interrupted.
-    Emulators {
-        #[command(flatten)]
-        args: frontdesk::emulators::serve::ServeArgs,
-    },
-    /// Apply, roll back, list or check database migrations (DATABASE_URL).
-    Migrate {
-        #[command(subcommand)]
-        action: frontdesk::store::cli::MigrateAction,
-    },
-    /// Load the seed hospital (doctors, shifts, patients); running it twice changes nothing.
-    Seed,
-    /// Run many concurrent calls offline against local providers and report latency per stage.
-    Simulate {
-        #[command(flatten)]
-        args: SimArgs,
-        /// Also write the Prometheus metrics at the end to this file.
-        #[arg(long)]
-        metrics_out: Option<PathBuf>,
-    },
-}
+use anyhow::Context;
+use clap::Parser;
+use frontdesk::config::vars::{Kind, VARS};
+use frontdesk::config::{AppConfig, Environment, Vars};
+use frontdesk::status::ServiceStatus;
+use frontdesk::{checks, http, simulate, telemetry};
+use metrics_exporter_prometheus::PrometheusHandle;
 
-fn main() -> anyhow::Result<()> {
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init_logs(&cli.log_level, cli.log_format);
-    match cli.command {
-        Command::Emulators { args } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let emulators = frontdesk::emulators::serve::start(&args).await?;
-                print!("{}", frontdesk::emulators::serve::describe(&emulators));
-                tokio::signal::ctrl_c().await?;
-                Ok(())
-            })
+    let vars: Vars = std::env::vars().collect();
+    match run(cli, &vars) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Through the log, so it is redacted and, in JSON, collected like any other line.
+            telemetry::log_error("frontdesk failed", &e);
+            ExitCode::FAILURE
         }
+    }
+}
+
+fn run(cli: Cli, vars: &Vars) -> anyhow::Result<()> {
+    let env = Environment::resolve(cli.env, vars);
+    let loaded = env.and_then(|env| AppConfig::load(env, vars));
+    init_logs(&cli, loaded.as_ref().ok(), vars);
+    let cfg = loaded?;
+    tracing::debug!(environment = cfg.environment.name(), config = ?cfg, "configuration loaded");
+    dispatch(cli.command, cfg)
+}
+
+/// Logs per the configuration (or its defaults when it failed to load, so the failure is still
+/// logged), the CLI flags winning. Every secret the variables hold is redacted, loaded or not.
+fn init_logs(cli: &Cli, cfg: Option<&AppConfig>, vars: &Vars) {
+    let fallback = frontdesk::config::LogConfig::default();
+    let log = cfg.map_or(&fallback, |c| &c.log);
+    let level = cli
+        .command
+        .log_level_override()
+        .or(cli.log_level.as_deref())
+        .unwrap_or(&log.level);
+    let format = cli.log_format.unwrap_or(log.format);
+    let mut secrets: Vec<String> = VARS
+        .iter()
+        .filter(|v| v.kind == Kind::Secret)
+        .filter_map(|v| vars.get(v.name).cloned())
+        .collect();
+    secrets.extend(cfg.map(AppConfig::secrets).unwrap_or_default());
+    telemetry::init_logs(level, format, &secrets);
+}
+
+fn dispatch(command: Command, mut cfg: AppConfig) -> anyhow::Result<()> {
+    match command {
+        Command::Start { args } => worker_command(cfg, &args, false),
+        Command::Dev { args } => worker_command(cfg, &args, true),
+        Command::Check => current_thread()?.block_on(cli::check::run(&cfg)),
+        Command::Token { args } => {
+            println!("{}", frontdesk::token::mint(&cfg.worker, &args)?);
+            Ok(())
+        }
+        Command::Console { args } => {
+            let outcome = multi_thread()?.block_on(frontdesk::console::run(&cfg, &args, true))?;
+            let secs = outcome.agent_samples as f64 / f64::from(frontdesk_actors::audio::ROOM_RATE);
+            let via = if outcome.emulated {
+                "emulators"
+            } else {
+                "providers"
+            };
+            println!(
+                "call ended ({}) after {} turn(s) via the {via}; {secs:.1} s of agent audio in {}",
+                outcome.end_reason,
+                outcome.turns,
+                args.output.display()
+            );
+            Ok(())
+        }
+        Command::Emulators { args } => multi_thread()?.block_on(async {
+            let emulators = frontdesk::emulators::serve::start(&args).await?;
+            print!("{}", frontdesk::emulators::serve::describe(&emulators));
+            tokio::signal::ctrl_c().await?;
+            Ok(())
+        }),
         Command::Migrate { action } => {
-            let cfg = database_config()?;
-            current_thread()?.block_on(frontdesk::store::cli::migrate(&cfg, action))
+            let db = database_config(&cfg)?;
+            current_thread()?.block_on(frontdesk::store::cli::migrate(&db, action))
         }
         Command::Seed => {
-            let cfg = database_config()?;
-            current_thread()?.block_on(frontdesk::store::cli::seed(&cfg))
+            let db = database_config(&cfg)?;
+            current_thread()?.block_on(frontdesk::store::cli::seed(&db))
         }
         Command::Simulate {
             mut args,
             metrics_out,
         } => {
-            let cfg = frontdesk::config::AppConfig::embedded()?;
-            args.pipeline = cfg.pipeline;
-            args.prices = cfg.providers.prices;
-            let prometheus = telemetry::init_metrics()?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            let report = runtime.block_on(simulate::run(args.clone()))?;
-            print!("{}", report.table());
-            if let Some(path) = &args.report {
-                std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
-                println!("report written to {}", path.display());
-            }
-            if let Some(path) = metrics_out {
-                std::fs::write(&path, prometheus.render())?;
-            }
-            if !report.all_calls_completed() {
-                anyhow::bail!(
-                    "{} of {} calls did not complete",
-                    report.calls - report.completed,
-                    report.calls
-                );
-            }
-            Ok(())
+            args.pipeline = std::mem::take(&mut cfg.pipeline);
+            args.prices = cfg.providers.prices.clone();
+            simulate_command(args, metrics_out)
         }
     }
 }
 
-/// The embedded configuration with `DATABASE_URL` applied (read here, at the top, only).
-fn database_config() -> anyhow::Result<frontdesk::store::DatabaseConfig> {
-    let mut cfg = frontdesk::config::AppConfig::embedded()?.database;
-    if let Ok(url) = std::env::var("DATABASE_URL") {
-        cfg.url = frontdesk::secret::Secret::new(url);
-    }
-    anyhow::ensure!(!cfg.url.is_empty(), "DATABASE_URL is not set");
+fn worker_command(mut cfg: AppConfig, args: &cli::WorkerArgs, dev: bool) -> anyhow::Result<()> {
+    args.apply(&mut cfg, dev);
     let errors = cfg.validate();
     anyhow::ensure!(
         errors.is_empty(),
-        "invalid configuration:\n  {}",
+        "invalid flags:\n  {}",
         errors.join("\n  ")
     );
-    Ok(cfg)
+    multi_thread()?.block_on(run_worker(cfg, dev))
+}
+
+fn simulate_command(
+    args: simulate::SimArgs,
+    metrics_out: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let prometheus = telemetry::init_metrics()?;
+    let report = multi_thread()?.block_on(simulate::run(args.clone()))?;
+    print!("{}", report.table());
+    if let Some(path) = &args.report {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+        println!("report written to {}", path.display());
+    }
+    if let Some(path) = metrics_out {
+        std::fs::write(&path, prometheus.render())?;
+    }
+    anyhow::ensure!(
+        report.all_calls_completed(),
+        "{} of {} calls did not complete",
+        report.calls - report.completed,
+        report.calls
+    );
+    Ok(())
+}
+
+/// The service: metrics, dependency checks, the HTTP server; then, once the worker lands, the
+/// LiveKit agent worker (`dev`: debug logs and no load threshold, already applied to `cfg`).
+/// Returns after ctrl-c or SIGTERM.
+pub async fn run_worker(cfg: AppConfig, dev: bool) -> anyhow::Result<()> {
+    let metrics = telemetry::init_metrics()?;
+    let status = Arc::new(ServiceStatus::new());
+    status.update_worker(|w| {
+        w.agent_name = cfg.worker.agent_name.clone();
+        w.max_calls = cfg.worker.max_calls;
+        w.connector = "none".into();
+    });
+    let service = start_service(&cfg, Arc::clone(&status), metrics).await?;
+    // The worker engineer's part plugs in here: register with LiveKit, take jobs, update
+    // `status.update_worker(..)`, and drain on the shutdown signal below.
+    tracing::warn!(
+        dev,
+        "the agent worker is not wired yet: serving health and metrics only"
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    service.stop().await
+}
+
+/// The HTTP server and the background dependency checks, running until `stop`.
+pub struct Service {
+    server: tokio::task::JoinHandle<Result<(), http::HttpError>>,
+    checks: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Service {
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.checks.abort();
+        let _ = self.stop.send(());
+        self.server.await.context("http server task")??;
+        Ok(())
+    }
+}
+
+/// Bind `[http]`, serve `/health`, `/worker`, `/metrics`, and re-check the dependencies every
+/// `http.check_interval_ms`.
+pub async fn start_service(
+    cfg: &AppConfig,
+    status: Arc<ServiceStatus>,
+    metrics: PrometheusHandle,
+) -> anyhow::Result<Service> {
+    let addr = format!("{}:{}", cfg.http.bind, cfg.http.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding the http server to {addr}"))?;
+    tracing::info!(%addr, "http server listening");
+    let checks = checks::spawn(
+        checks::targets(cfg),
+        Duration::from_millis(cfg.http.check_interval_ms),
+        Duration::from_millis(cfg.http.check_timeout_ms),
+        Arc::clone(&status),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    let server = tokio::spawn(http::serve(listener, status, metrics, shutdown));
+    Ok(Service {
+        server,
+        checks,
+        stop,
+    })
+}
+
+/// Ctrl-C, or SIGTERM (what orchestrators send) on Unix.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// `[database]` from the layered configuration; migrate and seed need a real server.
+fn database_config(cfg: &AppConfig) -> anyhow::Result<frontdesk::store::DatabaseConfig> {
+    anyhow::ensure!(
+        !cfg.database.url.is_empty(),
+        "database.url (DATABASE_URL) is not set"
+    );
+    Ok(cfg.database.clone())
 }
 
 fn current_thread() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+fn multi_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
 }
