@@ -106,7 +106,9 @@ async fn database(cfg: &DatabaseConfig, timeout: Duration) -> Result<(), CheckEr
     let pool = crate::store::postgres::pool::build(&cfg)
         .map_err(|e| CheckError::Database(e.to_string()))?;
     let work = async {
-        let conn = crate::store::postgres::pool::get(&pool)
+        // The pool directly, not `pool::get`: this throwaway pool must not feed the store's gauges.
+        let conn = pool
+            .get()
             .await
             .map_err(|e| CheckError::Database(e.to_string()))?;
         conn.simple_query("SELECT 1")

@@ -3,6 +3,7 @@
 
 mod cli;
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,36 +13,60 @@ use clap::Parser;
 use frontdesk::config::vars::{Kind, VARS};
 use frontdesk::config::{AppConfig, Environment, Vars};
 use frontdesk::status::ServiceStatus;
+use frontdesk::telemetry::LogFormat;
 use frontdesk::{checks, http, simulate, telemetry};
 use metrics_exporter_prometheus::PrometheusHandle;
+use tracing_subscriber::fmt::MakeWriter;
 
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let vars: Vars = std::env::vars().collect();
-    match run(cli, &vars) {
+    let mut failure = Failure::default();
+    match run(cli, &vars, &mut failure) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // Through the log, so it is redacted and, in JSON, collected like any other line.
-            telemetry::log_error("frontdesk failed", &e);
+            failure.report(&e);
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: Cli, vars: &Vars) -> anyhow::Result<()> {
+/// How a failure is reported: known once logs are set up.
+#[derive(Default)]
+struct Failure {
+    secrets: Vec<String>,
+    json: bool,
+}
+
+impl Failure {
+    /// JSON logs: one error line for the collector. Otherwise plain text on stderr for whoever
+    /// ran the command. Redacted either way (a library's message may quote a URL with a key).
+    fn report(&self, e: &anyhow::Error) {
+        if self.json {
+            telemetry::log_error("frontdesk failed", e);
+            return;
+        }
+        // One write of the whole text, so the redactor sees every secret whole.
+        let text = format!("error: {e:#}\n");
+        let redact = telemetry::Redact::new(std::io::stderr, &self.secrets);
+        let _ = redact.make_writer().write_all(text.as_bytes());
+    }
+}
+
+fn run(cli: Cli, vars: &Vars, failure: &mut Failure) -> anyhow::Result<()> {
     let env = Environment::resolve(cli.env, vars);
     let loaded = env.and_then(|env| AppConfig::load(env, vars));
-    init_logs(&cli, loaded.as_ref().ok(), vars);
+    *failure = init_logs(&cli, loaded.as_ref().ok(), vars);
     let cfg = loaded?;
     tracing::debug!(environment = cfg.environment.name(), config = ?cfg, "configuration loaded");
     dispatch(cli.command, cfg)
 }
 
 /// Logs per the configuration (or its defaults when it failed to load, so the failure is still
-/// logged), the CLI flags winning. Every secret the variables hold is redacted, loaded or not.
-fn init_logs(cli: &Cli, cfg: Option<&AppConfig>, vars: &Vars) {
+/// reported), the CLI flags winning. Every secret the variables hold is redacted, loaded or not.
+fn init_logs(cli: &Cli, cfg: Option<&AppConfig>, vars: &Vars) -> Failure {
     let fallback = frontdesk::config::LogConfig::default();
     let log = cfg.map_or(&fallback, |c| &c.log);
     let level = cli
@@ -57,6 +82,10 @@ fn init_logs(cli: &Cli, cfg: Option<&AppConfig>, vars: &Vars) {
         .collect();
     secrets.extend(cfg.map(AppConfig::secrets).unwrap_or_default());
     telemetry::init_logs(level, format, &secrets);
+    Failure {
+        secrets,
+        json: format == LogFormat::Json,
+    }
 }
 
 fn dispatch(command: Command, mut cfg: AppConfig) -> anyhow::Result<()> {

@@ -35,9 +35,7 @@ fn findings(line: &str) -> Vec<String> {
     candidates.extend(aws_keys(line));
     candidates.extend(hex_after_key(line));
     candidates.extend(secret_assignments(line));
-    if line.contains("-----BEGIN ") && line.contains("PRIVATE KEY-----") {
-        candidates.push(line.trim().to_owned());
-    }
+    candidates.extend(pem_keys(line));
     candidates.sort();
     candidates.dedup();
     for c in candidates {
@@ -47,6 +45,19 @@ fn findings(line: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// A PEM private key header: `-----BEGIN [A-Z ]*PRIVATE KEY-----`.
+fn pem_keys(line: &str) -> Vec<String> {
+    let begin = "-----BEGIN ";
+    line.match_indices(begin)
+        .filter_map(|(i, _)| {
+            let rest = &line[i + begin.len()..];
+            let kind = run_of(rest, |c| c.is_ascii_uppercase() || c == ' ');
+            let whole = kind.ends_with("PRIVATE KEY") && rest[kind.len()..].starts_with("-----");
+            whole.then(|| line.trim().to_owned())
+        })
+        .collect()
 }
 
 fn run_of(s: &str, ok: impl Fn(char) -> bool) -> &str {

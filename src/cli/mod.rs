@@ -110,8 +110,9 @@ impl WorkerArgs {
 }
 
 impl Command {
-    /// `dev` logs at debug whatever the configuration says.
+    /// `dev` logs our crates at debug whatever the configuration says (libraries stay at info:
+    /// rustls and tokio-postgres at debug drown everything else).
     pub fn log_level_override(&self) -> Option<&'static str> {
-        matches!(self, Command::Dev { .. }).then_some("debug")
+        matches!(self, Command::Dev { .. }).then_some("info,frontdesk=debug,frontdesk_actors=debug")
     }
 }

@@ -136,12 +136,12 @@ fn bad_variable_values_name_key_and_variable() {
     ] {
         assert!(msg.contains(name), "{name} missing: {msg}");
     }
-    // Out of range for the type: caught when the layers are deserialised, still reported.
+    // Out of the field's range: named too, not left to a nameless type error.
     let msg = load_err(
         Environment::Development,
         &vars(&[("FRONTDESK_HTTP_PORT", "70000")]),
     );
-    assert!(msg.contains("70000"), "{msg}");
+    assert!(msg.contains("http.port (FRONTDESK_HTTP_PORT)"), "{msg}");
 }
 
 #[test]

@@ -14,7 +14,8 @@ pub enum Kind {
     Str,
     /// Never echoed in an error.
     Secret,
-    Int,
+    /// An integer in `min..=max` (the range of the field it sets).
+    Int(i64, i64),
     Float,
     /// One of these words (checked here so the error names the variable).
     Choice(&'static [&'static str]),
@@ -91,7 +92,7 @@ pub const VARS: &[Var] = &[
     var(
         "FRONTDESK_HTTP_PORT",
         "http.port",
-        Kind::Int,
+        Kind::Int(1, 65_535),
         "health/metrics server port",
     ),
     var(
@@ -115,7 +116,7 @@ pub const VARS: &[Var] = &[
     var(
         "FRONTDESK_MAX_CALLS",
         "worker.max_calls",
-        Kind::Int,
+        Kind::Int(1, u32::MAX as i64),
         "concurrent calls per process",
     ),
     var(
@@ -151,11 +152,10 @@ fn value(v: &Var, raw: &str) -> Result<Value, String> {
     let bad = |what: &str| format!("{} ({}): {raw:?} is not {what}", v.key, v.name);
     match v.kind {
         Kind::Str | Kind::Secret => Ok(Value::String(raw.to_owned())),
-        Kind::Int => raw
-            .trim()
-            .parse()
-            .map(Value::Integer)
-            .map_err(|_| bad("an integer")),
+        Kind::Int(min, max) => match raw.trim().parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(Value::Integer(n)),
+            _ => Err(bad(&format!("an integer in {min}..={max}"))),
+        },
         Kind::Float => raw
             .trim()
             .parse()
