@@ -97,22 +97,7 @@ fn dispatch(command: Command, mut cfg: AppConfig) -> anyhow::Result<()> {
             println!("{}", frontdesk::token::mint(&cfg.worker, &args)?);
             Ok(())
         }
-        Command::Console { args } => {
-            let outcome = multi_thread()?.block_on(frontdesk::console::run(&cfg, &args, true))?;
-            let secs = outcome.agent_samples as f64 / f64::from(frontdesk_actors::audio::ROOM_RATE);
-            let via = if outcome.emulated {
-                "emulators"
-            } else {
-                "providers"
-            };
-            println!(
-                "call ended ({}) after {} turn(s) via the {via}; {secs:.1} s of agent audio in {}",
-                outcome.end_reason,
-                outcome.turns,
-                args.output.display()
-            );
-            Ok(())
-        }
+        Command::Console { args } => console_command(&cfg, &args),
         Command::Emulators { args } => multi_thread()?.block_on(async {
             let emulators = frontdesk::emulators::serve::start(&args).await?;
             print!("{}", frontdesk::emulators::serve::describe(&emulators));
@@ -136,6 +121,23 @@ fn dispatch(command: Command, mut cfg: AppConfig) -> anyhow::Result<()> {
             simulate_command(args, metrics_out)
         }
     }
+}
+
+fn console_command(cfg: &AppConfig, args: &frontdesk::console::ConsoleArgs) -> anyhow::Result<()> {
+    let outcome = multi_thread()?.block_on(frontdesk::console::run(cfg, args, true))?;
+    let secs = outcome.agent_samples as f64 / f64::from(frontdesk_actors::audio::ROOM_RATE);
+    let via = if outcome.emulated {
+        "emulators"
+    } else {
+        "providers"
+    };
+    println!(
+        "call ended ({}) after {} turn(s) via the {via}; {secs:.1} s of agent audio in {}",
+        outcome.end_reason,
+        outcome.turns,
+        args.output.display()
+    );
+    Ok(())
 }
 
 fn worker_command(mut cfg: AppConfig, args: &cli::WorkerArgs, dev: bool) -> anyhow::Result<()> {

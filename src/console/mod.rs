@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use frontdesk_actors::audio::resample::Resampler;
 use frontdesk_actors::audio::{AudioFrame, FRAME_DURATION, ROOM_RATE};
 use frontdesk_actors::call::{spawn_call, CallDeps, CallObserver, CallSpec, TurnReport};
@@ -42,6 +41,38 @@ pub struct ConsoleArgs {
     pub reply_timeout: Duration,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// The input cannot be read or the output written.
+    #[error("{path}: {reason}")]
+    Wav { path: String, reason: String },
+    /// Providers, emulators or the store could not be set up.
+    #[error("setting up the call: {0}")]
+    Setup(String),
+    #[error("the call did not end within 30 s of hang-up")]
+    Stuck,
+    #[error("the call ended without an outcome")]
+    NoOutcome,
+}
+
+impl ConsoleError {
+    /// A port or provider hiccup at set-up may pass; a bad file or a stuck call will not.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, ConsoleError::Setup(_))
+    }
+}
+
+fn setup(e: impl std::fmt::Display) -> ConsoleError {
+    ConsoleError::Setup(e.to_string())
+}
+
+fn wav_error(path: &Path, reason: impl std::fmt::Display) -> ConsoleError {
+    ConsoleError::Wav {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
 /// What one console call produced.
 #[derive(Debug)]
 pub struct ConsoleOutcome {
@@ -60,7 +91,7 @@ pub async fn run(
     cfg: &AppConfig,
     args: &ConsoleArgs,
     print: bool,
-) -> anyhow::Result<ConsoleOutcome> {
+) -> Result<ConsoleOutcome, ConsoleError> {
     let caller = read_wav(&args.input)?;
     let transcript = Transcript::new(print);
     let (providers, wire) = providers(cfg, args).await?;
@@ -74,7 +105,7 @@ pub async fn run(
             inner: providers.tts,
             transcript: transcript.clone(),
         }),
-        store: crate::store::open_store(&cfg.database)?,
+        store: crate::store::open_store(&cfg.database).map_err(|e| setup(format!("{e:#}")))?,
         observer: Arc::new(Latencies { print }),
         prices: cfg.providers.prices.clone(),
     };
@@ -84,12 +115,14 @@ pub async fn run(
         room: "console".into(),
         caller: "console-caller".into(),
     };
-    let call = spawn_call(spec, cfg.pipeline.clone(), deps, link).await?;
+    let call = spawn_call(spec, cfg.pipeline.clone(), deps, link)
+        .await
+        .map_err(setup)?;
     let agent = Driver::new(end, args.reply_timeout).run(&caller).await;
     let outcome = tokio::time::timeout(Duration::from_secs(30), call.wait())
         .await
-        .context("the call did not end within 30 s of hang-up")?
-        .context("the call ended without an outcome")?;
+        .map_err(|_| ConsoleError::Stuck)?
+        .ok_or(ConsoleError::NoOutcome)?;
     write_wav(&args.output, &agent)?;
     drop(wire);
     Ok(ConsoleOutcome {
@@ -113,12 +146,14 @@ fn wire_was_used(args: &ConsoleArgs, cfg: &AppConfig) -> bool {
 async fn providers(
     cfg: &AppConfig,
     args: &ConsoleArgs,
-) -> anyhow::Result<(Providers, Option<Wire>)> {
+) -> Result<(Providers, Option<Wire>), ConsoleError> {
     if !wire_was_used(args, cfg) {
-        return Ok((cfg.providers.build()?, None));
+        let built = cfg.providers.build().map_err(|e| setup(format!("{e:#}")))?;
+        return Ok((built, None));
     }
     let script = if args.say.is_empty() {
-        crate::simulate::clips::Clips::load()?
+        crate::simulate::clips::Clips::load()
+            .map_err(|e| setup(format!("{e:#}")))?
             .texts()
             .into_iter()
             .take(1)
@@ -142,7 +177,9 @@ async fn providers(
         pipeline: cfg.pipeline.clone(),
         prices: cfg.providers.prices.clone(),
     };
-    let wire = Wire::start(&sim, script).await?;
+    let wire = Wire::start(&sim, script)
+        .await
+        .map_err(|e| setup(format!("emulators: {e:#}")))?;
     Ok((wire.providers.clone(), Some(wire)))
 }
 
@@ -234,40 +271,40 @@ impl Driver {
 }
 
 /// A WAV as 20 ms frames at the room rate.
-pub fn read_wav(path: &Path) -> anyhow::Result<Vec<Arc<[i16]>>> {
-    let mut reader =
-        hound::WavReader::open(path).with_context(|| format!("reading {}", path.display()))?;
+pub fn read_wav(path: &Path) -> Result<Vec<Arc<[i16]>>, ConsoleError> {
+    let bad = |e: &dyn std::fmt::Display| wav_error(path, e);
+    let mut reader = hound::WavReader::open(path).map_err(|e| bad(&e))?;
     let spec = reader.spec();
-    anyhow::ensure!(
-        spec.bits_per_sample == 16 && spec.sample_format == hound::SampleFormat::Int,
-        "{}: expected 16-bit PCM, got {spec:?}",
-        path.display()
-    );
-    let raw: Vec<i16> = reader.samples::<i16>().collect::<Result<_, _>>()?;
+    if spec.bits_per_sample != 16 || spec.sample_format != hound::SampleFormat::Int {
+        return Err(bad(&format!("expected 16-bit PCM, got {spec:?}")));
+    }
+    let raw: Vec<i16> = reader
+        .samples::<i16>()
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad(&e))?;
     let channels = usize::from(spec.channels.max(1));
     let mono: Vec<i16> = raw
         .chunks(channels)
         .map(|c| (c.iter().map(|&s| i32::from(s)).sum::<i32>() / c.len() as i32) as i16)
         .collect();
-    let mut resampler = Resampler::new(spec.sample_rate, ROOM_RATE)?;
+    let mut resampler = Resampler::new(spec.sample_rate, ROOM_RATE).map_err(|e| bad(&e))?;
     let mut out = vec![];
     resampler.push(Duration::ZERO, &mono, &mut out);
     resampler.flush(&mut out);
     Ok(out.into_iter().map(|f| f.samples).collect())
 }
 
-fn write_wav(path: &Path, samples: &[i16]) -> anyhow::Result<()> {
+fn write_wav(path: &Path, samples: &[i16]) -> Result<(), ConsoleError> {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: ROOM_RATE,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut w = hound::WavWriter::create(path, spec)
-        .with_context(|| format!("writing {}", path.display()))?;
+    let bad = |e: hound::Error| wav_error(path, e);
+    let mut w = hound::WavWriter::create(path, spec).map_err(bad)?;
     for &s in samples {
-        w.write_sample(s)?;
+        w.write_sample(s).map_err(bad)?;
     }
-    w.finalize()?;
-    Ok(())
+    w.finalize().map_err(bad)
 }
