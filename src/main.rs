@@ -1,121 +1,187 @@
-use std::path::PathBuf;
+//! The binary: reads the process environment (the only place that does), loads the layered
+//! configuration, sets up logs and dispatches the subcommand.
 
-use clap::{Parser, Subcommand};
-use frontdesk::simulate::{self, SimArgs};
-use frontdesk::telemetry::{self, LogFormat};
+mod cli;
 
-/// Frontdesk: a real-time voice receptionist.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Cli {
-    /// Log level when RUST_LOG is unset.
-    #[arg(long, global = true, default_value = "warn")]
-    log_level: String,
-    #[arg(long, global = true, value_enum, default_value = "pretty")]
-    log_format: LogFormat,
-    #[command(subcommand)]
-    command: Command,
-}
+use std::io::Write;
+use std::process::ExitCode;
 
-// Parsed once at start; the size difference between variants does not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Serve the provider emulators on loopback ports (prints their URLs) until interrupted.
-    Emulators {
-        #[command(flatten)]
-        args: frontdesk::emulators::serve::ServeArgs,
-    },
-    /// Apply, roll back, list or check database migrations (DATABASE_URL, else embedded SQLite).
-    Migrate {
-        #[command(subcommand)]
-        action: frontdesk::store::cli::MigrateAction,
-    },
-    /// Load the seed hospital (doctors, shifts, patients); running it twice changes nothing.
-    Seed,
-    /// Run many concurrent calls offline against local providers and report latency per stage.
-    Simulate {
-        #[command(flatten)]
-        args: SimArgs,
-        /// Also write the Prometheus metrics at the end to this file.
-        #[arg(long)]
-        metrics_out: Option<PathBuf>,
-    },
-}
+use clap::Parser;
+use frontdesk::config::vars::{Kind, VARS};
+use frontdesk::config::{AppConfig, Environment, Vars};
+use frontdesk::telemetry::LogFormat;
+use frontdesk::{simulate, telemetry};
+use tracing_subscriber::fmt::MakeWriter;
 
-fn main() -> anyhow::Result<()> {
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init_logs(&cli.log_level, cli.log_format);
-    match cli.command {
-        Command::Emulators { args } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let emulators = frontdesk::emulators::serve::start(&args).await?;
-                print!("{}", frontdesk::emulators::serve::describe(&emulators));
-                tokio::signal::ctrl_c().await?;
-                Ok(())
-            })
+    let vars: Vars = std::env::vars().collect();
+    let mut failure = Failure::default();
+    match run(cli, &vars, &mut failure) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            failure.report(&e);
+            ExitCode::FAILURE
         }
+    }
+}
+
+/// How a failure is reported: known once logs are set up.
+#[derive(Default)]
+struct Failure {
+    secrets: Vec<String>,
+    json: bool,
+}
+
+impl Failure {
+    /// JSON logs: one error line for the collector. Otherwise plain text on stderr for whoever
+    /// ran the command. Redacted either way (a library's message may quote a URL with a key).
+    fn report(&self, e: &anyhow::Error) {
+        if self.json {
+            telemetry::log_error("frontdesk failed", e);
+            return;
+        }
+        // One write of the whole text, so the redactor sees every secret whole.
+        let text = format!("error: {e:#}\n");
+        let redact = telemetry::Redact::new(std::io::stderr, &self.secrets);
+        let _ = redact.make_writer().write_all(text.as_bytes());
+    }
+}
+
+fn run(cli: Cli, vars: &Vars, failure: &mut Failure) -> anyhow::Result<()> {
+    let env = Environment::resolve(cli.env, vars);
+    let loaded = env.and_then(|env| AppConfig::load(env, vars));
+    *failure = init_logs(&cli, loaded.as_ref().ok(), vars);
+    let cfg = loaded?;
+    tracing::debug!(environment = cfg.environment.name(), config = ?cfg, "configuration loaded");
+    dispatch(cli.command, cfg)
+}
+
+/// Logs per the configuration (or its defaults when it failed to load, so the failure is still
+/// reported), the CLI flags winning. Every secret the variables hold is redacted, loaded or not.
+fn init_logs(cli: &Cli, cfg: Option<&AppConfig>, vars: &Vars) -> Failure {
+    let fallback = frontdesk::config::LogConfig::default();
+    let log = cfg.map_or(&fallback, |c| &c.log);
+    let level = cli
+        .command
+        .log_level_override()
+        .or(cli.log_level.as_deref())
+        .unwrap_or(&log.level);
+    let format = cli.log_format.unwrap_or(log.format);
+    let mut secrets: Vec<String> = VARS
+        .iter()
+        .filter(|v| v.kind == Kind::Secret)
+        .filter_map(|v| vars.get(v.name).cloned())
+        .collect();
+    secrets.extend(cfg.map(AppConfig::secrets).unwrap_or_default());
+    telemetry::init_logs(level, format, &secrets);
+    Failure {
+        secrets,
+        json: format == LogFormat::Json,
+    }
+}
+
+fn dispatch(command: Command, mut cfg: AppConfig) -> anyhow::Result<()> {
+    match command {
+        Command::Start { args } => worker_command(cfg, &args, false),
+        Command::Dev { args } => worker_command(cfg, &args, true),
+        Command::Check => current_thread()?.block_on(cli::check::run(&cfg)),
+        Command::Token { args } => {
+            println!("{}", frontdesk::token::mint(&cfg.worker, &args)?);
+            Ok(())
+        }
+        Command::Console { args } => console_command(&cfg, &args),
+        Command::Emulators { args } => multi_thread()?.block_on(async {
+            let emulators = frontdesk::emulators::serve::start(&args).await?;
+            print!("{}", frontdesk::emulators::serve::describe(&emulators));
+            tokio::signal::ctrl_c().await?;
+            Ok(())
+        }),
         Command::Migrate { action } => {
-            let cfg = database_config()?;
-            current_thread()?.block_on(frontdesk::store::cli::migrate(&cfg, action))
+            let db = database_config(&cfg)?;
+            current_thread()?.block_on(frontdesk::store::cli::migrate(&db, action))
         }
         Command::Seed => {
-            let cfg = database_config()?;
-            current_thread()?.block_on(frontdesk::store::cli::seed(&cfg))
+            let db = database_config(&cfg)?;
+            current_thread()?.block_on(frontdesk::store::cli::seed(&db))
         }
         Command::Simulate {
             mut args,
             metrics_out,
         } => {
-            let cfg = frontdesk::config::AppConfig::embedded()?;
-            args.pipeline = cfg.pipeline;
-            args.prices = cfg.providers.prices;
-            let prometheus = telemetry::init_metrics()?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            let report = runtime.block_on(simulate::run(args.clone()))?;
-            print!("{}", report.table());
-            if let Some(path) = &args.report {
-                std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
-                println!("report written to {}", path.display());
-            }
-            if let Some(path) = metrics_out {
-                std::fs::write(&path, prometheus.render())?;
-            }
-            if !report.all_calls_completed() {
-                anyhow::bail!(
-                    "{} of {} calls did not complete",
-                    report.calls - report.completed,
-                    report.calls
-                );
-            }
-            Ok(())
+            args.pipeline = std::mem::take(&mut cfg.pipeline);
+            args.prices = cfg.providers.prices.clone();
+            simulate_command(args, metrics_out)
         }
     }
 }
 
-/// The embedded configuration with `DATABASE_URL` applied (read here, at the top, only); without
-/// one, the embedded SQLite database.
-fn database_config() -> anyhow::Result<frontdesk::store::DatabaseConfig> {
-    let mut cfg = frontdesk::config::AppConfig::embedded()?.database;
-    if let Ok(url) = std::env::var("DATABASE_URL") {
-        cfg.url = frontdesk::secret::Secret::new(url);
-    }
+fn console_command(cfg: &AppConfig, args: &frontdesk::console::ConsoleArgs) -> anyhow::Result<()> {
+    let outcome = multi_thread()?.block_on(frontdesk::console::run(cfg, args, true))?;
+    let secs = outcome.agent_samples as f64 / f64::from(frontdesk_actors::audio::ROOM_RATE);
+    let via = if outcome.emulated {
+        "emulators"
+    } else {
+        "providers"
+    };
+    println!(
+        "call ended ({}) after {} turn(s) via the {via}; {secs:.1} s of agent audio in {}",
+        outcome.end_reason,
+        outcome.turns,
+        args.output.display()
+    );
+    Ok(())
+}
+
+fn worker_command(mut cfg: AppConfig, args: &cli::WorkerArgs, dev: bool) -> anyhow::Result<()> {
+    args.apply(&mut cfg, dev);
     let errors = cfg.validate();
     anyhow::ensure!(
         errors.is_empty(),
-        "invalid configuration:\n  {}",
+        "invalid flags:\n  {}",
         errors.join("\n  ")
     );
-    Ok(cfg)
+    multi_thread()?.block_on(frontdesk::service::run_worker(cfg, dev))
+}
+
+fn simulate_command(
+    args: simulate::SimArgs,
+    metrics_out: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let prometheus = telemetry::init_metrics()?;
+    let report = multi_thread()?.block_on(simulate::run(args.clone()))?;
+    print!("{}", report.table());
+    if let Some(path) = &args.report {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+        println!("report written to {}", path.display());
+    }
+    if let Some(path) = metrics_out {
+        std::fs::write(&path, prometheus.render())?;
+    }
+    anyhow::ensure!(
+        report.all_calls_completed(),
+        "{} of {} calls did not complete",
+        report.calls - report.completed,
+        report.calls
+    );
+    Ok(())
+}
+
+/// `[database]` from the layered configuration: PostgreSQL with a URL, else the SQLite file.
+fn database_config(cfg: &AppConfig) -> anyhow::Result<frontdesk::store::DatabaseConfig> {
+    Ok(cfg.database.clone())
 }
 
 fn current_thread() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+fn multi_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
 }

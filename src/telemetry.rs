@@ -1,28 +1,128 @@
 //! Logging and metrics set-up, once per process.
+//!
+//! Logs: pretty in development, JSON elsewhere, level from `[log]` (`RUST_LOG` overrides it). Every
+//! line goes through [`Redact`], which replaces each configured secret value: `Secret` already
+//! prints as `[redacted]`, but an error from a library may quote a URL or header that holds one.
+
+use std::io::Write;
+use std::sync::Arc;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::Deserialize;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 /// Log format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Pretty,
     Json,
 }
 
-/// Install the global tracing subscriber. `RUST_LOG` overrides `default_level`.
-pub fn init_logs(default_level: &str, format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+/// Shorter secrets are left alone: replacing a 3-letter string everywhere would garble every log
+/// line, and no real credential is that short.
+const MIN_REDACTED_LEN: usize = 6;
+
+/// A `MakeWriter` that scrubs known secret values (raw and JSON-escaped) from each line.
+#[derive(Clone)]
+pub struct Redact<M> {
+    inner: M,
+    secrets: Arc<Vec<String>>,
+}
+
+impl<M> Redact<M> {
+    pub fn new(inner: M, secrets: &[String]) -> Self {
+        let mut all: Vec<String> = vec![];
+        for s in secrets.iter().filter(|s| s.len() >= MIN_REDACTED_LEN) {
+            all.push(s.clone());
+            // The JSON formatter escapes quotes and backslashes.
+            let escaped = serde_json::to_string(s).unwrap_or_default();
+            let escaped = escaped.trim_matches('"').to_owned();
+            if escaped != *s {
+                all.push(escaped);
+            }
+        }
+        // Longest first, so a secret containing another is replaced whole.
+        all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Self {
+            inner,
+            secrets: Arc::new(all),
+        }
+    }
+}
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Redact<M> {
+    type Writer = RedactWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactWriter {
+            inner: self.inner.make_writer(),
+            secrets: Arc::clone(&self.secrets),
+        }
+    }
+}
+
+pub struct RedactWriter<W> {
+    inner: W,
+    secrets: Arc<Vec<String>>,
+}
+
+impl<W: Write> Write for RedactWriter<W> {
+    /// The fmt layer writes each event with one `write_all`, so a secret is never split.
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.secrets.is_empty() {
+            return self.inner.write(buf);
+        }
+        let mut text = String::from_utf8_lossy(buf).into_owned();
+        for s in self.secrets.iter() {
+            if text.contains(s.as_str()) {
+                text = text.replace(s.as_str(), "[redacted]");
+            }
+        }
+        self.inner.write_all(text.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A subscriber per `[log]`, writing through `writer` with `secrets` scrubbed. `RUST_LOG`, when
+/// set, overrides `level`.
+pub fn subscriber<W>(
+    level: &str,
+    format: LogFormat,
+    secrets: &[String],
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second init (tests) is harmless: the first subscriber stays.
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
-    };
+        .with_writer(Redact::new(writer, secrets));
+    match format {
+        LogFormat::Json => Box::new(builder.json().flatten_event(true).finish()),
+        LogFormat::Pretty => Box::new(builder.finish()),
+    }
+}
+
+/// Install the global subscriber (stderr). A second call (tests) is harmless: the first stays.
+pub fn init_logs(level: &str, format: LogFormat, secrets: &[String]) {
+    // try_init also forwards the `log` records of libraries (rustls, tokio-postgres).
+    let _ = subscriber(level, format, secrets, std::io::stderr).try_init();
+}
+
+/// Log an error with its whole cause chain (`{:#}`), not just the outermost context.
+pub fn log_error(what: &str, err: &anyhow::Error) {
+    tracing::error!(error = format!("{err:#}"), "{what}");
 }
 
 /// Install the Prometheus recorder and describe our metrics.
@@ -37,3 +137,6 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
     frontdesk_actors::metrics::describe();
     Ok(handle)
 }
+
+#[cfg(test)]
+mod tests;

@@ -233,7 +233,7 @@ impl Sim {
         while let Some(done) = calls.join_next().await {
             match done {
                 Ok(Ok(stats)) => out.push(stats),
-                Ok(Err(e)) => tracing::error!(error = %e, "simulated call failed"),
+                Ok(Err(e)) => tracing::error!(error = format!("{e:#}"), "simulated call failed"),
                 Err(e) => tracing::error!(error = %e, "simulated call task failed"),
             }
         }

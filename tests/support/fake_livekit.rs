@@ -407,20 +407,20 @@ async fn on_message(
         .map_err(|e| format!("bad message: {e}"))?
         .message
         .ok_or("empty message")?;
-    sh.received.lock().unwrap().push(Received {
-        conn: id,
-        msg: msg.clone(),
-    });
-    sh.changed.notify_waiters();
-    let reply = match msg {
-        In::Ping(p) => Out::Pong(lk::WorkerPong {
+    // Recorded after the connection's state changes (registration), so a test that saw the
+    // message can act on that state at once.
+    let reply = match &msg {
+        In::Ping(p) => Ok(Some(Out::Pong(lk::WorkerPong {
             last_timestamp: p.timestamp,
             timestamp: now_ns() / 1_000_000,
-        }),
-        In::Register(r) => register(sh, id, &r)?,
-        _ if !is_registered(sh, id) => return Err("worker not registered".into()),
-        _ => return Ok(()),
+        }))),
+        In::Register(r) => register(sh, id, r).map(Some),
+        _ if !is_registered(sh, id) => Err("worker not registered".into()),
+        _ => Ok(None),
     };
+    sh.received.lock().unwrap().push(Received { conn: id, msg });
+    sh.changed.notify_waiters();
+    let Some(reply) = reply? else { return Ok(()) };
     let frame = lk::ServerMessage {
         message: Some(reply),
     };

@@ -1,0 +1,250 @@
+//! Service configuration: parsed once into typed structs, unknown keys rejected, validated with
+//! every problem named at once. Actors get their part (`PipelineConfig`) injected.
+//!
+//! Layers, later wins: the embedded `config/default.toml`, the environment's file
+//! (`config/{development,staging,production}.toml`, also embedded), then environment variables
+//! (see [`vars::VARS`]). The loader takes the variables as a map, so it never reads the process
+//! environment itself; only `main.rs` does.
+
+mod layers;
+mod policy;
+pub mod vars;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use frontdesk_actors::PipelineConfig;
+use serde::Deserialize;
+
+use crate::providers::config::ProvidersConfig;
+use crate::store::DatabaseConfig;
+use crate::telemetry::LogFormat;
+use crate::worker::WorkerConfig;
+
+/// The embedded defaults (config/default.toml), so the binary runs with no files around it.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// Environment variables as the loader sees them (name → value).
+pub type Vars = BTreeMap<String, String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown environment {0:?}: expected development, staging or production")]
+    UnknownEnvironment(String),
+    /// A TOML layer does not parse or holds a key nobody knows.
+    #[error("invalid configuration in {layer}: {message}")]
+    Parse { layer: String, message: String },
+    /// Every missing or invalid value, one per line.
+    #[error("invalid configuration:\n  {}", .0.join("\n  "))]
+    Invalid(Vec<String>),
+}
+
+impl ConfigError {
+    /// Configuration is fixed for the life of the process: retrying never helps.
+    pub fn is_retriable(&self) -> bool {
+        false
+    }
+}
+
+/// Where the service runs; picks the environment file and the validation policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Environment {
+    #[default]
+    Development,
+    Staging,
+    Production,
+}
+
+impl Environment {
+    pub const ALL: [Environment; 3] = [Self::Development, Self::Staging, Self::Production];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Staging => "staging",
+            Self::Production => "production",
+        }
+    }
+
+    /// The `--env` flag if given, else `FRONTDESK_ENV`, else development.
+    pub fn resolve(flag: Option<Environment>, vars: &Vars) -> Result<Self, ConfigError> {
+        if let Some(env) = flag {
+            return Ok(env);
+        }
+        match vars.get(vars::ENV_VAR).map(|v| v.trim()) {
+            None | Some("") => Ok(Self::Development),
+            Some(name) => Self::ALL
+                .into_iter()
+                .find(|e| e.name() == name)
+                .ok_or_else(|| ConfigError::UnknownEnvironment(name.to_owned())),
+        }
+    }
+}
+
+/// `[http]`: the health/metrics server and how often dependencies are re-checked.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to bind; production files set 0.0.0.0 (inside a container).
+    pub bind: String,
+    pub port: u16,
+    pub check_interval_ms: u64,
+    /// Per dependency probe.
+    pub check_timeout_ms: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1".into(),
+            port: 8081,
+            check_interval_ms: 10_000,
+            check_timeout_ms: 3_000,
+        }
+    }
+}
+
+impl HttpConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut errors = vec![];
+        if self.bind.parse::<std::net::IpAddr>().is_err() {
+            errors.push(format!("http.bind: {:?} is not an IP address", self.bind));
+        }
+        for (name, v) in [
+            ("check_interval_ms", self.check_interval_ms),
+            ("check_timeout_ms", self.check_timeout_ms),
+        ] {
+            if v == 0 {
+                errors.push(format!("http.{name} must be positive"));
+            }
+        }
+        errors
+    }
+}
+
+/// `[log]`: level (an `EnvFilter` directive; `RUST_LOG` still wins) and format.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Pretty,
+        }
+    }
+}
+
+impl LogConfig {
+    fn validate(&self) -> Vec<String> {
+        match tracing_subscriber::EnvFilter::try_new(&self.level) {
+            Ok(_) => vec![],
+            Err(e) => vec![format!("log.level: {e}")],
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppConfig {
+    pub pipeline: PipelineConfig,
+    pub providers: ProvidersConfig,
+    pub database: DatabaseConfig,
+    pub worker: WorkerConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+    /// Which environment the configuration was loaded for (not a key in any file).
+    #[serde(skip)]
+    pub environment: Environment,
+}
+
+impl AppConfig {
+    /// Every layer for `env`: defaults, the environment file, then `vars`; validated with the
+    /// environment's policy.
+    pub fn load(env: Environment, vars: &Vars) -> Result<Self, ConfigError> {
+        let mut table = layers::parse("config/default.toml", DEFAULT_TOML)?;
+        let (file, text) = layers::env_file(env);
+        layers::merge(&mut table, layers::parse(file, text)?);
+        let mut errors = vars::apply(&mut table, vars);
+        let mut cfg: AppConfig = match layers::deserialize("the environment variables", table) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                // The files were each checked alone, so this came from a variable: report it
+                // with the variables' other problems.
+                errors.push(e.to_string());
+                return Err(ConfigError::Invalid(errors));
+            }
+        };
+        cfg.environment = env;
+        errors.extend(cfg.validate());
+        if !errors.is_empty() {
+            return Err(ConfigError::Invalid(errors));
+        }
+        Ok(cfg)
+    }
+
+    /// Parse one TOML document (no layering) and validate it for development.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let cfg: AppConfig = layers::deserialize("the configuration", layers::parse("", text)?)?;
+        let errors = cfg.validate();
+        if !errors.is_empty() {
+            return Err(ConfigError::Invalid(errors));
+        }
+        Ok(cfg)
+    }
+
+    /// The embedded defaults.
+    pub fn embedded() -> Result<Self, ConfigError> {
+        Self::from_toml(DEFAULT_TOML)
+    }
+
+    /// Every problem with the values, each naming its key (and variable, when one sets it).
+    pub fn validate(&self) -> Vec<String> {
+        let mut errors = self.pipeline.validate().err().unwrap_or_default();
+        errors.extend(self.providers.validate());
+        errors.extend(self.database.validate());
+        errors.extend(self.worker.validate());
+        errors.extend(self.http.validate());
+        errors.extend(self.log.validate());
+        if self.environment == Environment::Production {
+            policy::production(self, &mut errors);
+        }
+        errors.into_iter().map(|e| vars::annotate(&e)).collect()
+    }
+
+    /// Every secret value configured (for log redaction); empty ones left out.
+    pub fn secrets(&self) -> Vec<String> {
+        let p = &self.providers;
+        let s = &p.secondary;
+        let mut all = vec![
+            &self.database.url,
+            &self.worker.api_key,
+            &self.worker.api_secret,
+            &p.deepgram.api_key,
+            &p.openai.api_key,
+            &p.cartesia.api_key,
+        ];
+        all.extend(s.deepgram.as_ref().map(|c| &c.api_key));
+        all.extend(s.openai.as_ref().map(|c| &c.api_key));
+        all.extend(s.cartesia.as_ref().map(|c| &c.api_key));
+        let mut out: Vec<String> = all
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.expose().to_owned())
+            .collect();
+        // The database password on its own too: drivers may print it without the URL.
+        if let Some(pw) = url::Url::parse(self.database.url.expose())
+            .ok()
+            .and_then(|u| u.password().map(str::to_owned))
+        {
+            out.push(pw);
+        }
+        out
+    }
+}

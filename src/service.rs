@@ -1,0 +1,206 @@
+//! `frontdesk start` / `dev`: the HTTP server and dependency checks, the store and providers, and
+//! the LiveKit agent worker running one call tree per job; drained on the first SIGTERM or ctrl-c,
+//! stopped at once on the second.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use frontdesk_actors::call::{CallDeps, NoopObserver};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::AppConfig;
+use crate::simulate::caller::CallerConfig;
+use crate::status::ServiceStatus;
+use crate::worker::{self, CallJobRunner, NoMediaConnector, RoomConnector};
+use crate::{checks, http, telemetry};
+
+/// The HTTP server and the background dependency checks, running until `stop`.
+pub struct Service {
+    server: tokio::task::JoinHandle<Result<(), http::HttpError>>,
+    checks: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Service {
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.checks.abort();
+        let _ = self.stop.send(());
+        self.server.await.context("http server task")??;
+        Ok(())
+    }
+}
+
+/// Bind `[http]`, serve `/health`, `/worker`, `/metrics`, and re-check the dependencies every
+/// `http.check_interval_ms`.
+pub async fn start_service(
+    cfg: &AppConfig,
+    status: Arc<ServiceStatus>,
+    metrics: PrometheusHandle,
+) -> anyhow::Result<Service> {
+    let addr = format!("{}:{}", cfg.http.bind, cfg.http.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding the http server to {addr}"))?;
+    tracing::info!(%addr, "http server listening");
+    let checks = checks::spawn(
+        checks::targets(cfg),
+        Duration::from_millis(cfg.http.check_interval_ms),
+        Duration::from_millis(cfg.http.check_timeout_ms),
+        Arc::clone(&status),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    let server = tokio::spawn(http::serve(listener, status, metrics, shutdown));
+    Ok(Service {
+        server,
+        checks,
+        stop,
+    })
+}
+
+/// The service until ctrl-c or SIGTERM (`dev`: debug logs and no load threshold, already applied
+/// to `cfg`; its rooms get a simulated caller, as no WebRTC transport is built in).
+pub async fn run_worker(cfg: AppConfig, dev: bool) -> anyhow::Result<()> {
+    let metrics = telemetry::init_metrics()?;
+    let status = Arc::new(ServiceStatus::new());
+    status.update_worker(|w| {
+        w.agent_name = cfg.worker.agent_name.clone();
+        w.max_calls = cfg.worker.max_calls;
+    });
+    let service = start_service(&cfg, Arc::clone(&status), metrics).await?;
+    let result = if cfg.worker.url.is_empty() {
+        tracing::warn!("LIVEKIT_URL is not set: no agent worker, serving health and metrics only");
+        shutdown_signal().await;
+        Ok(())
+    } else {
+        run_agent(&cfg, dev, status, signals()).await
+    };
+    tracing::info!("shutting down");
+    service.stop().await?;
+    result
+}
+
+/// The process's shutdown signals: the first starts the drain, the second ends it at once.
+fn signals() -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+    || Box::pin(shutdown_signal())
+}
+
+/// Register with LiveKit and take jobs until the first signal, then drain; a second signal during
+/// the drain hangs up every call at once.
+pub async fn run_agent<S, F>(
+    cfg: &AppConfig,
+    dev: bool,
+    status: Arc<ServiceStatus>,
+    mut signal: S,
+) -> anyhow::Result<()>
+where
+    S: FnMut() -> F,
+    F: Future<Output = ()>,
+{
+    let (deps, _emulators) = call_deps(cfg).await?;
+    let connector: Arc<dyn RoomConnector> = if dev {
+        let clips = crate::simulate::clips::Clips::load()?;
+        Arc::new(worker::SimulatedCallerConnector::new(clips, dev_caller()))
+    } else {
+        Arc::new(NoMediaConnector)
+    };
+    tracing::warn!(
+        connector = connector.name(),
+        "room media connector: no WebRTC transport is built in; {}",
+        if dev {
+            "rooms get a simulated caller (dev)"
+        } else {
+            "jobs are accepted and reported failed"
+        }
+    );
+    let runner = CallJobRunner::new(connector, deps, cfg.pipeline.clone());
+    let handle = worker::start(cfg.worker.clone(), Arc::new(runner), status)?;
+    tokio::select! {
+        gave_up = handle.wait() => {
+            // Calls outlive the connection: let them finish before reporting the failure.
+            let _ = handle.drain().await;
+            gave_up?;
+        }
+        () = signal() => {
+            tracing::info!(calls = handle.active_jobs(), "draining: no new jobs, running calls finish");
+            tokio::select! {
+                drained = handle.drain() => drained?,
+                () = signal() => {
+                    tracing::warn!("second signal: hanging up every call");
+                    handle.abort();
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What each call needs: the providers (the emulators when a key is missing), the store.
+async fn call_deps(
+    cfg: &AppConfig,
+) -> anyhow::Result<(CallDeps, Option<crate::simulate::wire::Wire>)> {
+    let p = &cfg.providers;
+    let keyless = p.deepgram.api_key.is_empty()
+        || p.openai.api_key.is_empty()
+        || p.cartesia.api_key.is_empty();
+    let (providers, wire) = if keyless {
+        tracing::warn!("a provider key is missing: calls use the local provider emulators");
+        let script = crate::simulate::clips::Clips::load()?.texts();
+        let wire = crate::console::emulators_for(cfg, script).await?;
+        (wire.providers.clone(), Some(wire))
+    } else {
+        (p.build()?, None)
+    };
+    let store = crate::store::open_store(&cfg.database)?;
+    let deps = CallDeps {
+        stt: providers.stt,
+        llm: providers.llm,
+        tts: providers.tts,
+        store,
+        observer: Arc::new(NoopObserver),
+        prices: p.prices.clone(),
+    };
+    Ok((deps, wire))
+}
+
+fn dev_caller() -> CallerConfig {
+    CallerConfig {
+        duration: Duration::from_secs(30),
+        reply_timeout: Duration::from_secs(15),
+        quiet: Duration::from_millis(500),
+        pause: Duration::from_millis(300),
+    }
+}
+
+/// Ctrl-C, or SIGTERM (what orchestrators send) on Unix.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
