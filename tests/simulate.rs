@@ -63,5 +63,10 @@ async fn simulation_on_the_wire_runs_the_real_clients_against_the_emulators() ->
     assert!(report.stages["llm_ttft"].count >= 2);
     assert!(report.stages["tts_ttfb"].count >= 2);
     assert!(report.faults.is_empty());
+    // The emulators report usage as the providers do, so the calls have a cost.
+    assert!(
+        report.cost_usd > 0.0 && report.call_minutes > 0.0,
+        "{report:?}"
+    );
     Ok(())
 }

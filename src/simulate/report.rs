@@ -126,6 +126,10 @@ pub struct Report {
     /// Times a primary provider was declared unhealthy (with `--fallback`), by kind.
     pub failovers: BTreeMap<String, u64>,
     pub records_dropped: u64,
+    /// Provider cost at the configured prices, over all calls, and per minute of call.
+    pub cost_usd: f64,
+    pub call_minutes: f64,
+    pub cost_per_call_minute_usd: f64,
     pub wall_seconds: f64,
     pub cpu_seconds: f64,
     /// CPU per second of call audio, per call.
@@ -152,6 +156,11 @@ impl Report {
         self.barge_ins += u64::from(o.barge_ins);
         self.restarts += o.restarts.values().map(|&n| u64::from(n)).sum::<u64>();
         self.records_dropped += o.records_dropped;
+        self.cost_usd += o.cost_usd;
+        self.call_minutes += o.duration.as_secs_f64() / 60.0;
+        if self.call_minutes > 0.0 {
+            self.cost_per_call_minute_usd = self.cost_usd / self.call_minutes;
+        }
         for (edge, s) in &o.edges {
             *self.edge_drops.entry(edge.to_string()).or_default() += s.overflow;
             self.flushed += s.flushed;
@@ -186,6 +195,10 @@ impl Report {
             self.barge_ins
         ));
         t.push_str(&format!("end reasons {:?}\n", self.end_reasons));
+        t.push_str(&format!(
+            "provider cost ${:.4} over {:.1} call-minutes = ${:.4} per call-minute (configured prices)\n",
+            self.cost_usd, self.call_minutes, self.cost_per_call_minute_usd
+        ));
         if !self.faults.is_empty() {
             t.push_str(&format!("faults injected {:?}\n", self.faults));
         }

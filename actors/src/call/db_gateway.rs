@@ -173,11 +173,11 @@ impl DbGatewayActor {
                 true
             }
             Ok(Err(e)) => {
-                tracing::warn!(call_id = %self.shared.call_id(), error = %e, pending = batch.len(), "call record write failed; will retry");
+                tracing::warn!(call_id = %self.shared.call_id(), turn = self.shared.turn(), error = %e, pending = batch.len(), "call record write failed; will retry");
                 false
             }
             Err(_) => {
-                tracing::warn!(call_id = %self.shared.call_id(), "call record write timed out; will retry");
+                tracing::warn!(call_id = %self.shared.call_id(), turn = self.shared.turn(), "call record write timed out; will retry");
                 false
             }
         }

@@ -129,6 +129,10 @@ pub struct CallOutcome {
     pub restarts: BTreeMap<ChildKind, u32>,
     pub edges: BTreeMap<&'static str, EdgeStats>,
     pub records_dropped: u64,
+    /// Provider usage and its cost at the configured prices (as in the call record).
+    pub usage: shared::UsageTotals,
+    pub cost_usd: f64,
+    pub duration: std::time::Duration,
 }
 
 /// Receives per-turn and per-call reports (simulation statistics, tests). Called from actor code:

@@ -99,7 +99,7 @@ impl Inbound {
                 }
                 Err(e) => {
                     crate::metrics::input_rejected("room", "unsupported_rate");
-                    tracing::warn!(call_id = %shared.call_id(), error = %e, "caller audio rejected");
+                    tracing::warn!(call_id = %shared.call_id(), turn = shared.turn(), error = %e, "caller audio rejected");
                     return;
                 }
             }

@@ -49,6 +49,8 @@ pub struct UsageTotals {
 #[derive(Debug, Default)]
 pub struct Counters {
     pub turns: std::sync::atomic::AtomicU32,
+    /// The caller turn in progress (0 before the first), for every log line of the call.
+    pub current_turn: std::sync::atomic::AtomicU32,
     pub barge_ins: std::sync::atomic::AtomicU32,
 }
 
@@ -67,6 +69,8 @@ pub struct CallShared {
     pub ledger: Mutex<ReplyLedger>,
     pub timeline: Mutex<TurnTimeline>,
     pub usage: Mutex<UsageTotals>,
+    /// When the tree started, for the call's length in the outcome.
+    pub started: tokio::time::Instant,
     pub outbox: Mutex<Outbox>,
     pub routes: RwLock<Routes>,
 }
@@ -94,6 +98,7 @@ impl CallShared {
             ledger: Mutex::new(ReplyLedger::default()),
             timeline: Mutex::new(TurnTimeline::default()),
             usage: Mutex::new(UsageTotals::default()),
+            started: tokio::time::Instant::now(),
             outbox: Mutex::new(Outbox::new(spec.call_id.clone())),
             routes: RwLock::new(Routes::default()),
             counters: Counters::default(),
@@ -117,6 +122,13 @@ impl CallShared {
         &self.spec.call_id
     }
 
+    /// The caller turn in progress, logged with the call id.
+    pub fn turn(&self) -> u32 {
+        self.counters
+            .current_turn
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Send an event to the current dialogue. While it is restarting the event is dropped and
     /// logged: events are low rate and the replay/ledger state lets the next incarnation recover.
     pub fn to_dialogue(&self, msg: DialogueMsg) {
@@ -124,7 +136,7 @@ impl CallShared {
         match target {
             Some(d) if d.cast(msg).is_ok() => {}
             _ => {
-                tracing::debug!(call_id = %self.spec.call_id, "dialogue not running; event dropped")
+                tracing::debug!(call_id = %self.spec.call_id, turn = self.turn(), "dialogue not running; event dropped")
             }
         }
     }
@@ -133,7 +145,9 @@ impl CallShared {
         let target = self.routes().tts.clone();
         match target {
             Some(t) if t.cast(msg).is_ok() => {}
-            _ => tracing::debug!(call_id = %self.spec.call_id, "tts not running; message dropped"),
+            _ => {
+                tracing::debug!(call_id = %self.spec.call_id, turn = self.turn(), "tts not running; message dropped")
+            }
         }
     }
 

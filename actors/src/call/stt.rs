@@ -56,7 +56,7 @@ impl Actor for SttActor {
         let session = self.shared.deps.stt.connect(&cfg).await?;
         let replay = lock(&self.shared.replay).restart();
         if !replay.is_empty() {
-            tracing::info!(call_id = %self.shared.call_id(), items = replay.len(), "replaying audio to new stt session");
+            tracing::info!(call_id = %self.shared.call_id(), turn = self.shared.turn(), items = replay.len(), "replaying audio to new stt session");
         }
         let (control, control_rx) = mpsc::channel(1);
         let pump = run(Arc::clone(&self.shared), session, replay, control_rx);
@@ -170,6 +170,6 @@ async fn close(
         }
     };
     if tokio::time::timeout(CLOSE_GRACE, drain).await.is_err() {
-        tracing::debug!(call_id = %shared.call_id(), "stt close timed out");
+        tracing::debug!(call_id = %shared.call_id(), turn = shared.turn(), "stt close timed out");
     }
 }

@@ -174,7 +174,7 @@ impl Actor for CallSupervisor {
             state.slot(kind).cell = None;
             state.clear_route(kind);
             if state.ending.is_none() {
-                tracing::warn!(call_id = %state.shared.call_id(), child = kind.as_str(), reason = %why, "child down");
+                tracing::warn!(call_id = %state.shared.call_id(), turn = state.shared.turn(), child = kind.as_str(), reason = %why, "child down");
                 self.child_down(&myself, state, kind, why, false);
             }
         }
@@ -290,7 +290,7 @@ impl CallSupervisor {
         state: &mut SupervisorState,
         kind: ChildKind,
     ) {
-        tracing::error!(call_id = %state.shared.call_id(), child = kind.as_str(), "restart budget exhausted");
+        tracing::error!(call_id = %state.shared.call_id(), turn = state.shared.turn(), child = kind.as_str(), "restart budget exhausted");
         match kind {
             // Without STT the call cannot go on, but the caller can still be told why.
             ChildKind::Stt => {
@@ -348,7 +348,7 @@ impl SupervisorState {
         if self.ending.is_some() {
             return;
         }
-        tracing::info!(call_id = %self.shared.call_id(), reason = %reason, "call ending");
+        tracing::info!(call_id = %self.shared.call_id(), turn = self.shared.turn(), reason = %reason, "call ending");
         self.ending = Some(reason);
         myself.stop(None);
     }
@@ -387,6 +387,7 @@ impl SupervisorState {
             .collect();
         let s = &self.shared;
         let outbox = lock(&s.outbox);
+        let usage = *lock(&s.usage);
         CallOutcome {
             call_id: s.call_id().to_string(),
             reason,
@@ -395,6 +396,9 @@ impl SupervisorState {
             restarts: self.restarts(),
             edges,
             records_dropped: outbox.dropped() + outbox.len() as u64,
+            usage,
+            cost_usd: s.deps.prices.cost(&usage),
+            duration: s.started.elapsed(),
         }
     }
 }

@@ -68,7 +68,7 @@ impl Actor for TtsActor {
         if let Some(reply_id) = resume {
             self.shared.tts_to_room.flush();
             let rest = lock(&self.shared.ledger).restart_segment();
-            tracing::info!(call_id = %self.shared.call_id(), reply_id, chars = rest.len(), "re-speaking unplayed part of reply");
+            tracing::info!(call_id = %self.shared.call_id(), turn = self.shared.turn(), reply_id, chars = rest.len(), "re-speaking unplayed part of reply");
             let _ = myself.cast(TtsMsg::TextAvailable { reply_id });
         }
         Ok(TtsState::default())

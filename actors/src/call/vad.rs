@@ -77,7 +77,7 @@ async fn run(shared: Arc<CallShared>, mut detector: VadDetector) -> Result<(), S
             Ok(ev) => ev,
             Err(e) => {
                 crate::metrics::input_rejected("vad", "bad_frame");
-                tracing::debug!(call_id = %shared.call_id(), error = %e, "frame rejected by vad");
+                tracing::debug!(call_id = %shared.call_id(), turn = shared.turn(), error = %e, "frame rejected by vad");
                 continue;
             }
         };

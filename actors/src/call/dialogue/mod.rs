@@ -223,6 +223,10 @@ impl DialogueActor {
         // A new caller turn supersedes whatever the agent was still saying.
         self.interrupt(state);
         state.turn_index += 1;
+        self.shared
+            .counters
+            .current_turn
+            .store(state.turn_index, Ordering::Relaxed);
         let reply_id = self.begin_reply();
         let hangover = self.shared.cfg.vad.hangover();
         let speech_end = commit
@@ -294,7 +298,7 @@ impl DialogueActor {
 
     /// The caller talked over the agent long enough: stop the reply and keep only what was heard.
     fn barge_in(&self, state: &mut DialogueState) {
-        tracing::info!(call_id = %self.shared.call_id(), "barge-in");
+        tracing::info!(call_id = %self.shared.call_id(), turn = self.shared.turn(), "barge-in");
         self.shared
             .counters
             .barge_ins
@@ -343,7 +347,7 @@ impl DialogueActor {
             tl.report(&lock(&self.shared.ledger))
         };
         report.record_metrics();
-        tracing::debug!(call_id = %self.shared.call_id(), ?report, "turn latency");
+        tracing::debug!(call_id = %self.shared.call_id(), turn = self.shared.turn(), ?report, "turn latency");
         self.shared
             .deps
             .observer

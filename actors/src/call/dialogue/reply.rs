@@ -71,7 +71,7 @@ impl Reply {
             let s = self.step(step == 0).await;
             spoke |= s.spoke;
             if let Some(e) = &s.failed {
-                tracing::warn!(call_id = %self.shared.call_id(), error = %e, "llm step failed");
+                tracing::warn!(call_id = %self.shared.call_id(), turn = self.shared.turn(), error = %e, "llm step failed");
             }
             if s.tool_calls.is_empty() || self.cancel.is_cancelled() {
                 break;
