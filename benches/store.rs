@@ -163,7 +163,8 @@ impl Bench {
         self.lock().failures.push(why);
     }
 
-    fn report(&self, name: &str) {
+    /// Print the figures; returns the failures (a pool timeout is one: a broken target).
+    fn report(&self, name: &str) -> Vec<String> {
         let s = self.lock();
         let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
         for (op, h) in [("free_slots", &s.slots), ("book", &s.book)] {
@@ -184,16 +185,11 @@ impl Bench {
                 s.failures.len()
             );
         }
-        // A pool timeout or any other failure is a broken target, not a slow sample.
-        assert!(
-            s.failures.is_empty(),
-            "{name}: {:?}",
-            &s.failures[..s.failures.len().min(5)]
-        );
+        s.failures.clone()
     }
 }
 
-fn run(c: &mut Criterion, rt: &Runtime, name: &str, bench: Arc<Bench>) {
+fn run(c: &mut Criterion, rt: &Runtime, name: &str, bench: Arc<Bench>) -> Vec<String> {
     let stop = Arc::new(AtomicBool::new(false));
     let calls: Vec<_> = (0..CALLS)
         .map(|i| rt.spawn(Arc::clone(&bench).call(i, Arc::clone(&stop))))
@@ -240,7 +236,16 @@ fn run(c: &mut Criterion, rt: &Runtime, name: &str, bench: Arc<Bench>) {
     for call in calls {
         let _ = rt.block_on(call);
     }
-    bench.report(name);
+    bench.report(name)
+}
+
+fn assert_no_failures(name: &str, failures: &[String]) {
+    // A pool timeout or any other failure is a broken target, not a slow sample.
+    assert!(
+        failures.is_empty(),
+        "{name}: {:?}",
+        &failures[..failures.len().min(5)]
+    );
 }
 
 fn sqlite(c: &mut Criterion, rt: &Runtime) {
@@ -249,7 +254,8 @@ fn sqlite(c: &mut Criterion, rt: &Runtime) {
     let store = SqliteStore::open(path.to_str().expect("path"))
         .expect("sqlite")
         .with_clock(Arc::new(now));
-    run(c, rt, "sqlite", Bench::new(Arc::new(store), None));
+    let failures = run(c, rt, "sqlite", Bench::new(Arc::new(store), None));
+    assert_no_failures("sqlite", &failures);
 }
 
 async fn postgres_store(url: &str, schema: &str) -> anyhow::Result<PgStore> {
@@ -283,7 +289,7 @@ fn postgres(c: &mut Criterion, rt: &Runtime) {
         }
     };
     let pool = store.pool().clone();
-    run(c, rt, "postgres", Bench::new(Arc::new(store), Some(pool)));
+    let failures = run(c, rt, "postgres", Bench::new(Arc::new(store), Some(pool)));
     let drop = async {
         let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
@@ -294,6 +300,7 @@ fn postgres(c: &mut Criterion, rt: &Runtime) {
     if let Err(e) = rt.block_on(drop) {
         println!("could not drop {schema}: {e}");
     }
+    assert_no_failures("postgres", &failures);
 }
 
 fn store(c: &mut Criterion) {

@@ -10,9 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use frontdesk::secret::Secret;
-use frontdesk::store::postgres::{pool, PgStore};
-use frontdesk::store::DatabaseConfig;
 use frontdesk_actors::audio::{samples_per_frame, AudioFrame, FRAME_DURATION, ROOM_RATE};
 use frontdesk_actors::call::{spawn_call, CallDeps, CallSpec, NoopObserver};
 use frontdesk_actors::doubles::memory_store::Clock;
@@ -21,7 +18,7 @@ use frontdesk_actors::doubles::*;
 use frontdesk_actors::provider::{Role, RoomEvent};
 use frontdesk_actors::store::{RecordKind, Store};
 use frontdesk_actors::PipelineConfig;
-use pg::{database_url, drop_schema, seeded_store, unique_schema, Proxy};
+use pg::{database_url, drop_schema, proxied_store, seeded_store, unique_schema};
 
 const S: fn(u64) -> Duration = Duration::from_millis;
 
@@ -72,35 +69,13 @@ impl Caller {
     }
 }
 
-/// A store on `schema` reached through `proxy`, with short waits so an outage shows quickly.
-fn store_via(url: &str, proxy: &Proxy, schema: &str, clock: Clock) -> PgStore {
-    let mut via = url::Url::parse(url).unwrap();
-    via.set_host(Some("127.0.0.1")).unwrap();
-    via.set_port(Some(proxy.addr.port())).unwrap();
-    let cfg = DatabaseConfig {
-        url: Secret::new(via.as_str()),
-        schema: schema.into(),
-        pool_wait_timeout_ms: 300,
-        pool_create_timeout_ms: 300,
-        ..Default::default()
-    };
-    PgStore::new(pool::build(&cfg).unwrap()).with_clock(clock)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_down_mid_call_then_back_record_lands_once() {
     let Some(url) = database_url() else { return };
     let schema = unique_schema("call_down");
     let now: Clock = Arc::new(|| "2030-01-07T08:00:00Z".parse::<DateTime<Utc>>().unwrap());
     let direct = seeded_store(&url, &schema, Arc::clone(&now)).await;
-    let parsed = url::Url::parse(&url).unwrap();
-    let target = format!(
-        "{}:{}",
-        parsed.host_str().unwrap(),
-        parsed.port().unwrap_or(5432)
-    );
-    let proxy = Proxy::start(target).await;
-    let store = store_via(&url, &proxy, &schema, now);
+    let (proxy, store) = proxied_store(&url, &schema, now).await;
 
     let llm = Arc::new(
         ScriptedLlm::new(ScriptedLlmConfig {

@@ -12,12 +12,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use frontdesk::secret::Secret;
 use frontdesk::store::migrate::{MigrateError, Migration, Migrator, POSTGRES};
-use frontdesk::store::postgres::{pool, PgStore};
+use frontdesk::store::postgres::pool;
 use frontdesk::store::{seed, DatabaseConfig};
 use frontdesk_actors::doubles::conformance::{self, StoreMaker};
 use frontdesk_actors::doubles::memory_store::Clock;
 use frontdesk_actors::store::{BookingRequest, RecordKind, RecordOp, Store, StoreError};
-use pg::{connect, database_url, drop_schema, seeded_store, unique_schema, Proxy};
+use pg::{connect, database_url, drop_schema, proxied_store, seeded_store, unique_schema};
 use tokio_postgres::Client;
 
 struct Pg {
@@ -165,24 +165,7 @@ async fn outage_fails_fast_and_the_retried_record_lands_once() {
     let schema = unique_schema("down");
     let now: Clock = Arc::new(|| "2030-01-07T08:00:00Z".parse::<DateTime<Utc>>().unwrap());
     drop(seeded_store(&url, &schema, Arc::clone(&now)).await);
-    let parsed = url::Url::parse(&url).unwrap();
-    let target = format!(
-        "{}:{}",
-        parsed.host_str().unwrap(),
-        parsed.port().unwrap_or(5432)
-    );
-    let proxy = Proxy::start(target).await;
-    let mut via = parsed.clone();
-    via.set_host(Some("127.0.0.1")).unwrap();
-    via.set_port(Some(proxy.addr.port())).unwrap();
-    let cfg = DatabaseConfig {
-        url: Secret::new(via.as_str()),
-        schema: schema.clone(),
-        pool_wait_timeout_ms: 300,
-        pool_create_timeout_ms: 300,
-        ..Default::default()
-    };
-    let store = PgStore::new(pool::build(&cfg).unwrap()).with_clock(now);
+    let (proxy, store) = proxied_store(&url, &schema, now).await;
     let op = |seq| RecordOp {
         call_id: "call-outage".into(),
         seq,

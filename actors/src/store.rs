@@ -56,6 +56,27 @@ pub struct PatientQuery {
     pub phone: Option<String>,
 }
 
+impl PatientQuery {
+    /// The phone and name as every store compares them (empty ones dropped), or why the query
+    /// cannot find anyone.
+    pub fn normalised(&self) -> Result<(Option<String>, Option<String>), StoreError> {
+        let phone = self
+            .phone
+            .as_deref()
+            .map(normalise_phone)
+            .filter(|p| !p.is_empty());
+        let name = self
+            .name
+            .as_deref()
+            .map(normalise_name)
+            .filter(|n| !n.is_empty());
+        if phone.is_none() && name.is_none() {
+            return Err(StoreError::Invalid("give a phone number or a name".into()));
+        }
+        Ok((phone, name))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BookingRequest {
     pub patient_id: i64,

@@ -83,6 +83,31 @@ impl MigrateError {
     }
 }
 
+/// The applied versions (from the runner's table), after checking each is known to this binary
+/// and its file unchanged since it was applied. Shared by every backend's runner.
+pub(crate) fn check_applied(
+    migrations: &[Migration],
+    rows: Vec<(i64, String)>,
+) -> Result<Vec<i64>, MigrateError> {
+    let mut out = vec![];
+    for (version, sum) in rows {
+        let m = migrations
+            .iter()
+            .find(|m| m.version == version)
+            .ok_or(MigrateError::Unknown(version))?;
+        if m.checksum() != sum {
+            return Err(MigrateError::Tampered {
+                version,
+                name: m.name.into(),
+                applied: sum,
+                file: m.checksum(),
+            });
+        }
+        out.push(version);
+    }
+    Ok(out)
+}
+
 /// One row of `status`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
@@ -122,25 +147,8 @@ impl<'a> Migrator<'a> {
                 &[],
             )
             .await?;
-        let mut out = vec![];
-        for row in rows {
-            let (version, sum): (i64, String) = (row.get(0), row.get(1));
-            let m = self
-                .migrations
-                .iter()
-                .find(|m| m.version == version)
-                .ok_or(MigrateError::Unknown(version))?;
-            if m.checksum() != sum {
-                return Err(MigrateError::Tampered {
-                    version,
-                    name: m.name.into(),
-                    applied: sum,
-                    file: m.checksum(),
-                });
-            }
-            out.push(version);
-        }
-        Ok(out)
+        let rows = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        check_applied(self.migrations, rows)
     }
 
     /// Take the advisory lock (waiting for another migrator) and make sure the table exists.

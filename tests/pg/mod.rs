@@ -107,3 +107,27 @@ impl Proxy {
         self.up.store(2, Ordering::SeqCst);
     }
 }
+
+/// A proxy in front of the server at `url` and a store on `schema` reached through it, with short
+/// waits so an outage shows quickly.
+pub async fn proxied_store(url: &str, schema: &str, clock: Clock) -> (Proxy, PgStore) {
+    let parsed = url::Url::parse(url).unwrap();
+    let target = format!(
+        "{}:{}",
+        parsed.host_str().unwrap(),
+        parsed.port().unwrap_or(5432)
+    );
+    let proxy = Proxy::start(target).await;
+    let mut via = parsed;
+    via.set_host(Some("127.0.0.1")).unwrap();
+    via.set_port(Some(proxy.addr.port())).unwrap();
+    let cfg = DatabaseConfig {
+        url: Secret::new(via.as_str()),
+        schema: schema.into(),
+        pool_wait_timeout_ms: 300,
+        pool_create_timeout_ms: 300,
+        ..Default::default()
+    };
+    let store = PgStore::new(pool::build(&cfg).unwrap()).with_clock(clock);
+    (proxy, store)
+}

@@ -1,6 +1,7 @@
 //! The PostgreSQL store: the agent's operations and the call record, with every query
 //! parameterised and the overlap rule enforced by the database (exclusion constraint).
 
+mod hot;
 pub mod pool;
 mod records;
 
@@ -11,9 +12,8 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use deadpool_postgres::Pool;
 use frontdesk_actors::doubles::memory_store::Clock;
 use frontdesk_actors::store::{
-    appointment_end, free_slots_in, normalise_name, normalise_phone, Appointment,
-    AppointmentStatus, BookingRequest, Doctor, Patient, PatientQuery, RecordOp, Slot, Store,
-    StoreError,
+    appointment_end, free_slots_in, Appointment, AppointmentStatus, BookingRequest, Doctor,
+    Patient, PatientQuery, RecordOp, Slot, Store, StoreError,
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::GenericClient;
@@ -119,17 +119,44 @@ async fn check_time(
     now: Time,
 ) -> Result<Time, StoreError> {
     let end = appointment_end(start, duration_min)?;
+    let windows = windows(c, doctor_id, start.date_naive()).await?;
+    within_shift(&windows, start, end, now)?;
+    Ok(end)
+}
+
+/// Past time and shift rules on already-loaded shift windows.
+fn within_shift(
+    windows: &[(Time, Time)],
+    start: Time,
+    end: Time,
+    now: Time,
+) -> Result<(), StoreError> {
     if start <= now {
         return Err(StoreError::PastTime);
     }
-    let inside = windows(c, doctor_id, start.date_naive())
-        .await?
-        .iter()
-        .any(|&(s, e)| s <= start && end <= e);
-    if !inside {
+    if !windows.iter().any(|&(s, e)| s <= start && end <= e) {
         return Err(StoreError::OutsideShift);
     }
-    Ok(end)
+    Ok(())
+}
+
+/// Bookings and moves of one doctor's appointments take this transaction lock (with the doctor
+/// id) first. The exclusion constraint alone is still what refuses an overlap, but two
+/// transactions inserting overlapping rows at once each wait for the other's row and PostgreSQL
+/// breaks the deadlock after a second; in line, the loser sees the winner's row at once.
+const BOOKING_LOCK: i32 = 0x626f_6f6b; // "book"
+
+/// One round trip: the CTE takes the doctor's lock before the insert checks the constraint, and
+/// the statement's own transaction releases it.
+const INSERT_APPOINTMENT: &str = "
+    WITH doctor_lock AS (SELECT pg_advisory_xact_lock($6, $7))
+    INSERT INTO appointments (patient_id, doctor_id, starts_at, ends_at, reason)
+    SELECT $1, $2, $3, $4, $5 FROM doctor_lock
+    RETURNING id, patient_id, doctor_id, starts_at, ends_at, status, reason";
+
+/// The lock's second key: doctor ids are small, and a collision only serialises two doctors.
+fn lock_key(doctor_id: i64) -> i32 {
+    (doctor_id % i64::from(i32::MAX)) as i32
 }
 
 /// An overlapping scheduled appointment of the same doctor is "slot taken".
@@ -144,19 +171,7 @@ fn write_error(e: tokio_postgres::Error) -> StoreError {
 #[async_trait]
 impl Store for PgStore {
     async fn find_patient(&self, q: &PatientQuery) -> Result<Vec<Patient>, StoreError> {
-        let phone = q
-            .phone
-            .as_deref()
-            .map(normalise_phone)
-            .filter(|p| !p.is_empty());
-        let name = q
-            .name
-            .as_deref()
-            .map(normalise_name)
-            .filter(|n| !n.is_empty());
-        if phone.is_none() && name.is_none() {
-            return Err(StoreError::Invalid("give a phone number or a name".into()));
-        }
+        let (phone, name) = q.normalised()?;
         let c = self.conn().await?;
         let rows = c
             .query(
@@ -209,25 +224,14 @@ impl Store for PgStore {
     async fn free_slots(&self, doctor_id: i64, day: NaiveDate) -> Result<Vec<Slot>, StoreError> {
         let now = (self.clock)();
         let c = self.conn().await?;
-        exists(&**c, "doctors", "doctor", doctor_id).await?;
-        let windows = windows(&**c, doctor_id, day).await?;
-        let (from, to) = (
-            day.and_time(NaiveTime::MIN).and_utc(),
-            day.succ_opt()
-                .unwrap_or(day)
-                .and_time(NaiveTime::MIN)
-                .and_utc(),
-        );
-        let rows = c
-            .query(
-                "SELECT starts_at, ends_at FROM appointments
-                  WHERE doctor_id = $1 AND status = 'scheduled' AND starts_at < $3 AND ends_at > $2",
-                &[&doctor_id, &from, &to],
-            )
-            .await
-            .map_err(db_error)?;
-        let booked: Vec<(Time, Time)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        Ok(free_slots_in(doctor_id, &windows, &booked, now))
+        let plan = hot::day_plan(&c, doctor_id, day).await?;
+        if !plan.doctor_exists {
+            return Err(StoreError::NotFound {
+                what: "doctor",
+                id: doctor_id,
+            });
+        }
+        Ok(free_slots_in(doctor_id, &plan.windows, &plan.booked, now))
     }
 
     async fn appointments_for(&self, patient_id: i64) -> Result<Vec<Appointment>, StoreError> {
@@ -243,22 +247,37 @@ impl Store for PgStore {
     async fn book(&self, req: &BookingRequest) -> Result<Appointment, StoreError> {
         let now = (self.clock)();
         let c = self.conn().await?;
-        exists(&**c, "patients", "patient", req.patient_id).await?;
-        exists(&**c, "doctors", "doctor", req.doctor_id).await?;
-        let end = check_time(&**c, req.doctor_id, req.start, req.duration_min, now).await?;
-        let sql = format!(
-            "INSERT INTO appointments (patient_id, doctor_id, starts_at, ends_at, reason)
-             VALUES ($1, $2, $3, $4, $5) RETURNING {APPOINTMENT_COLUMNS}"
-        );
+        let (p, d) = (req.patient_id, req.doctor_id);
+        let ctx = hot::booking_context(&c, p, d, req.start.date_naive()).await?;
+        if !ctx.patient_exists {
+            return Err(StoreError::NotFound {
+                what: "patient",
+                id: p,
+            });
+        }
+        if !ctx.doctor_exists {
+            return Err(StoreError::NotFound {
+                what: "doctor",
+                id: d,
+            });
+        }
+        let end = appointment_end(req.start, req.duration_min)?;
+        within_shift(&ctx.windows, req.start, end, now)?;
+        let stmt = c
+            .prepare_cached(INSERT_APPOINTMENT)
+            .await
+            .map_err(db_error)?;
         let row = c
             .query_one(
-                &sql,
+                &stmt,
                 &[
-                    &req.patient_id,
-                    &req.doctor_id,
+                    &p,
+                    &d,
                     &req.start,
                     &end,
                     &req.reason,
+                    &BOOKING_LOCK,
+                    &lock_key(d),
                 ],
             )
             .await
@@ -304,6 +323,12 @@ impl Store for PgStore {
             )));
         }
         let end = check_time(&*tx, cur.doctor_id, new_start, cur.duration_min, now).await?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[&BOOKING_LOCK, &lock_key(cur.doctor_id)],
+        )
+        .await
+        .map_err(db_error)?;
         let sql = format!(
             "UPDATE appointments SET starts_at = $2, ends_at = $3 WHERE id = $1 RETURNING {APPOINTMENT_COLUMNS}"
         );

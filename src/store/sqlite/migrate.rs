@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
-use crate::store::migrate::{diff, MigrateError, Migration, Status};
+use crate::store::migrate::{check_applied, diff, MigrateError, Migration, Status};
 
 pub struct Migrator<'a> {
     conn: &'a mut Connection,
@@ -30,23 +30,7 @@ fn applied(tx: &Transaction, migrations: &[Migration]) -> Result<Vec<i64>, Migra
     let rows: Vec<(i64, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let mut out = vec![];
-    for (version, sum) in rows {
-        let m = migrations
-            .iter()
-            .find(|m| m.version == version)
-            .ok_or(MigrateError::Unknown(version))?;
-        if m.checksum() != sum {
-            return Err(MigrateError::Tampered {
-                version,
-                name: m.name.into(),
-                applied: sum,
-                file: m.checksum(),
-            });
-        }
-        out.push(version);
-    }
-    Ok(out)
+    check_applied(migrations, rows)
 }
 
 impl<'a> Migrator<'a> {

@@ -4,9 +4,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use frontdesk_actors::store::{
-    appointment_end, free_slots_in, normalise_name, normalise_phone, Appointment,
-    AppointmentStatus, BookingRequest, Doctor, Patient, PatientQuery, RecordOp, Slot, Store,
-    StoreError,
+    appointment_end, free_slots_in, Appointment, AppointmentStatus, BookingRequest, Doctor,
+    Patient, PatientQuery, RecordOp, Slot, Store, StoreError,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
@@ -119,19 +118,7 @@ fn check_time(
 }
 
 fn find_patient(c: &Connection, q: &PatientQuery) -> Result<Vec<Patient>, StoreError> {
-    let phone = q
-        .phone
-        .as_deref()
-        .map(normalise_phone)
-        .filter(|p| !p.is_empty());
-    let name = q
-        .name
-        .as_deref()
-        .map(normalise_name)
-        .filter(|n| !n.is_empty());
-    if phone.is_none() && name.is_none() {
-        return Err(StoreError::Invalid("give a phone number or a name".into()));
-    }
+    let (phone, name) = q.normalised()?;
     let mut stmt = c
         .prepare_cached(
             "SELECT id, first_name, last_name, date_of_birth, phone FROM patients
@@ -256,17 +243,23 @@ fn not_scheduled(status: AppointmentStatus) -> StoreError {
     })
 }
 
-fn cancel(c: &mut Connection, id: i64) -> Result<Appointment, StoreError> {
-    let tx = c
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sqlite_error)?;
-    let cur = load_appointment(&tx, id)?.ok_or(StoreError::NotFound {
+/// The appointment `id`, which must still be scheduled to be changed.
+fn scheduled(c: &Connection, id: i64) -> Result<Appointment, StoreError> {
+    let cur = load_appointment(c, id)?.ok_or(StoreError::NotFound {
         what: "appointment",
         id,
     })?;
     if cur.status != AppointmentStatus::Scheduled {
         return Err(not_scheduled(cur.status));
     }
+    Ok(cur)
+}
+
+fn cancel(c: &mut Connection, id: i64) -> Result<Appointment, StoreError> {
+    let tx = c
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite_error)?;
+    let cur = scheduled(&tx, id)?;
     tx.execute(
         "UPDATE appointments SET status = 'cancelled' WHERE id = ?1",
         [id],
@@ -288,13 +281,7 @@ fn reschedule(
     let tx = c
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sqlite_error)?;
-    let cur = load_appointment(&tx, id)?.ok_or(StoreError::NotFound {
-        what: "appointment",
-        id,
-    })?;
-    if cur.status != AppointmentStatus::Scheduled {
-        return Err(not_scheduled(cur.status));
-    }
+    let cur = scheduled(&tx, id)?;
     let end = check_time(&tx, cur.doctor_id, new_start, cur.duration_min, now)?;
     tx.execute(
         "UPDATE appointments SET starts_at = ?2, ends_at = ?3 WHERE id = ?1",

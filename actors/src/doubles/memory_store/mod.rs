@@ -294,19 +294,7 @@ impl MemoryStore {
 impl Store for MemoryStore {
     async fn find_patient(&self, q: &PatientQuery) -> Result<Vec<Patient>, StoreError> {
         self.ready().await?;
-        let phone = q
-            .phone
-            .as_deref()
-            .map(normalise_phone)
-            .filter(|p| !p.is_empty());
-        let name = q
-            .name
-            .as_deref()
-            .map(normalise_name)
-            .filter(|n| !n.is_empty());
-        if phone.is_none() && name.is_none() {
-            return Err(StoreError::Invalid("give a phone number or a name".into()));
-        }
+        let (phone, name) = q.normalised()?;
         // Plain string comparison: quotes, semicolons and `--` are just characters here.
         let full_name = |p: &Patient| normalise_name(&format!("{} {}", p.first_name, p.last_name));
         let matches = |p: &Patient| {
