@@ -217,6 +217,7 @@ impl Session<'_> {
                 // We only send binary frames, so a text reply is a server fault, not a protojson
                 // switch we asked for.
                 tracing::warn!("text frame from LiveKit ignored");
+                frontdesk_actors::metrics::input_rejected("livekit", "text_frame");
                 return Ok(None);
             }
             // Websocket pings are answered by tungstenite itself.

@@ -141,9 +141,13 @@ pub fn encode(msg: &lk::WorkerMessage) -> Vec<u8> {
     msg.encode_to_vec()
 }
 
+/// A server frame, or a protocol error (counted) that ends the connection; the worker reconnects
+/// and running calls are untouched.
 pub fn decode(frame: &[u8]) -> Result<lk::ServerMessage, WorkerError> {
-    lk::ServerMessage::decode(frame)
-        .map_err(|e| WorkerError::Protocol(format!("undecodable server message: {e}")))
+    lk::ServerMessage::decode(frame).map_err(|e| {
+        frontdesk_actors::metrics::input_rejected("livekit", "undecodable");
+        WorkerError::Protocol(format!("undecodable server message: {e}"))
+    })
 }
 
 #[cfg(test)]
@@ -159,6 +163,14 @@ mod tests {
             0x65, 0x6e, 0x74,
         ];
         assert_eq!(bytes, expected);
+    }
+
+    #[test]
+    fn garbage_from_the_server_is_a_protocol_error() {
+        // A field-1 length prefix promising more bytes than the frame has.
+        let err = decode(&[0x0a, 0x7f, 0x01]).unwrap_err();
+        assert!(matches!(err, WorkerError::Protocol(_)), "{err}");
+        assert!(!err.to_string().is_empty());
     }
 
     #[test]
