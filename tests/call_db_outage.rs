@@ -118,7 +118,7 @@ async fn database_down_mid_call_then_back_record_lands_once() {
     };
 
     caller.talk(false, S(300)).await;
-    proxy.down();
+    proxy.down().await;
     caller.talk(true, S(1_000)).await;
     assert!(
         caller.wait_for_reply(S(15_000)).await,

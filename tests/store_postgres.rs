@@ -175,7 +175,7 @@ async fn outage_fails_fast_and_the_retried_record_lands_once() {
         },
     };
     store.write_records(&[op(1)]).await.unwrap();
-    proxy.down();
+    proxy.down().await;
     let batch = [op(1), op(2), op(3)];
     let err = store.write_records(&batch).await.unwrap_err();
     assert!(err.is_retriable(), "{err:?}");

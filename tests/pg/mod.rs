@@ -66,45 +66,74 @@ pub async fn seeded_store(url: &str, schema: &str, clock: Clock) -> PgStore {
 /// bring back, to play a database outage without touching the server.
 pub struct Proxy {
     pub addr: std::net::SocketAddr,
-    up: Arc<AtomicUsize>,
+    /// 0: down; any other value: up, and connections opened under an older value are cut.
+    generation: tokio::sync::watch::Sender<usize>,
+    /// Connections still relaying; `down` returns once they are all gone.
+    open: Arc<AtomicUsize>,
 }
 
 impl Proxy {
     pub async fn start(target: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let up = Arc::new(AtomicUsize::new(1));
-        let flag = Arc::clone(&up);
+        let generation = tokio::sync::watch::Sender::new(1);
+        let open = Arc::new(AtomicUsize::new(0));
+        let (gen, count) = (generation.clone(), Arc::clone(&open));
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let generation = flag.load(Ordering::SeqCst);
-                if generation == 0 {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let mut rx = gen.subscribe();
+                let g = *rx.borrow_and_update();
+                if g == 0 {
                     continue; // dropped at once: connection refused, in effect
                 }
-                let (target, flag) = (target.clone(), Arc::clone(&flag));
+                // Counted before the task runs, so `down` cannot miss it.
+                count.fetch_add(1, Ordering::SeqCst);
+                let (target, count) = (target.clone(), Arc::clone(&count));
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
-                    let cut = async {
-                        while flag.load(Ordering::SeqCst) == generation {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                    };
-                    tokio::select! { _ = copy => {}, () = cut => {} }
+                    relay(inbound, &target, &mut rx, g).await;
+                    count.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
-        Self { addr, up }
+        Self {
+            addr,
+            generation,
+            open,
+        }
     }
 
-    pub fn down(&self) {
-        self.up.store(0, Ordering::SeqCst);
+    /// Cut every connection and refuse new ones; returns once no connection relays any more.
+    pub async fn down(&self) {
+        self.generation.send_replace(0);
+        for _ in 0..1000 {
+            if self.open.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        panic!("proxy connections still open after going down");
     }
 
     pub fn restore(&self) {
-        self.up.store(2, Ordering::SeqCst);
+        self.generation.send_modify(|g| *g = (*g).max(1) + 1);
+    }
+}
+
+/// Relay one connection until either side closes or the generation changes; both sockets are
+/// closed when this returns.
+async fn relay(
+    mut inbound: TcpStream,
+    target: &str,
+    rx: &mut tokio::sync::watch::Receiver<usize>,
+    g: usize,
+) {
+    let Ok(mut outbound) = TcpStream::connect(target).await else {
+        return;
+    };
+    let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+    tokio::select! {
+        _ = copy => {}
+        _ = rx.wait_for(|now| *now != g) => {}
     }
 }
 
