@@ -144,10 +144,7 @@ async fn call_deps(
     cfg: &AppConfig,
 ) -> anyhow::Result<(CallDeps, Option<crate::simulate::wire::Wire>)> {
     let p = &cfg.providers;
-    let keyless = p.deepgram.api_key.is_empty()
-        || p.openai.api_key.is_empty()
-        || p.cartesia.api_key.is_empty();
-    let (providers, wire) = if keyless {
+    let (providers, wire) = if !p.has_all_keys() {
         tracing::warn!("a provider key is missing: calls use the local provider emulators");
         let script = crate::simulate::clips::Clips::load()?.texts();
         let wire = crate::console::emulators_for(cfg, script).await?;

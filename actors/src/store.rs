@@ -37,6 +37,18 @@ pub enum AppointmentStatus {
     NoShow,
 }
 
+impl AppointmentStatus {
+    /// From its column value (the schemas' CHECK allows only these four).
+    pub fn from_db(s: &str) -> Self {
+        match s {
+            "completed" => AppointmentStatus::Completed,
+            "cancelled" => AppointmentStatus::Cancelled,
+            "no_show" => AppointmentStatus::NoShow,
+            _ => AppointmentStatus::Scheduled,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Appointment {
     pub id: i64,
@@ -198,6 +210,29 @@ pub fn appointment_end(
     start
         .checked_add_signed(chrono::TimeDelta::minutes(i64::from(duration_min)))
         .ok_or_else(|| StoreError::Invalid("start time out of range".into()))
+}
+
+/// Midnight to midnight (UTC) of `day`: the bookings that can touch its slots.
+pub fn day_bounds(day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+    let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+    (midnight(day), midnight(day.succ_opt().unwrap_or(day)))
+}
+
+/// The past-time and shift rules of a booking from `start` to `end`, given the doctor's shift
+/// windows on that day; every store applies them in this order.
+pub fn check_in_shift(
+    windows: &[(DateTime<Utc>, DateTime<Utc>)],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if start <= now {
+        return Err(StoreError::PastTime);
+    }
+    if !windows.iter().any(|&(s, e)| s <= start && end <= e) {
+        return Err(StoreError::OutsideShift);
+    }
+    Ok(())
 }
 
 /// The free slots of one doctor's day, shared by every store so they all offer the same: each shift

@@ -136,11 +136,7 @@ pub async fn run(
 
 /// Real providers need all three keys; anything less runs on the emulators.
 fn wire_was_used(args: &ConsoleArgs, cfg: &AppConfig) -> bool {
-    let p = &cfg.providers;
-    args.emulators
-        || p.deepgram.api_key.is_empty()
-        || p.openai.api_key.is_empty()
-        || p.cartesia.api_key.is_empty()
+    args.emulators || !cfg.providers.has_all_keys()
 }
 
 async fn providers(

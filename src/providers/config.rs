@@ -44,6 +44,14 @@ pub struct Providers {
 
 impl ProvidersConfig {
     /// Every invalid value, named.
+    /// The real providers need all three keys; with any missing, keyless runs (console, dev)
+    /// use the local emulators.
+    pub fn has_all_keys(&self) -> bool {
+        !(self.deepgram.api_key.is_empty()
+            || self.openai.api_key.is_empty()
+            || self.cartesia.api_key.is_empty())
+    }
+
     pub fn validate(&self) -> Vec<String> {
         let mut errors = vec![];
         let sets = [

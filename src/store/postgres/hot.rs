@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use deadpool_postgres::GenericClient;
-use frontdesk_actors::store::StoreError;
+use frontdesk_actors::store::{day_bounds, StoreError};
 
 use super::pool::db_error;
 
@@ -51,12 +51,7 @@ pub async fn day_plan(
     doctor_id: i64,
     day: NaiveDate,
 ) -> Result<DayPlan, StoreError> {
-    let from = day.and_time(NaiveTime::MIN).and_utc();
-    let to = day
-        .succ_opt()
-        .unwrap_or(day)
-        .and_time(NaiveTime::MIN)
-        .and_utc();
+    let (from, to) = day_bounds(day);
     let stmt = c.prepare_cached(DAY_PLAN).await.map_err(db_error)?;
     let row = c
         .query_one(&stmt, &[&doctor_id, &weekday(day), &from, &to])

@@ -12,8 +12,8 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use deadpool_postgres::Pool;
 use frontdesk_actors::doubles::memory_store::Clock;
 use frontdesk_actors::store::{
-    appointment_end, free_slots_in, Appointment, AppointmentStatus, BookingRequest, Doctor,
-    Patient, PatientQuery, RecordOp, Slot, Store, StoreError,
+    appointment_end, check_in_shift, free_slots_in, Appointment, AppointmentStatus, BookingRequest,
+    Doctor, Patient, PatientQuery, RecordOp, Slot, Store, StoreError,
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::GenericClient;
@@ -51,15 +51,6 @@ impl PgStore {
     }
 }
 
-fn status_of(s: &str) -> AppointmentStatus {
-    match s {
-        "completed" => AppointmentStatus::Completed,
-        "cancelled" => AppointmentStatus::Cancelled,
-        "no_show" => AppointmentStatus::NoShow,
-        _ => AppointmentStatus::Scheduled,
-    }
-}
-
 const APPOINTMENT_COLUMNS: &str = "id, patient_id, doctor_id, starts_at, ends_at, status, reason";
 
 fn appointment(r: &Row) -> Appointment {
@@ -70,7 +61,7 @@ fn appointment(r: &Row) -> Appointment {
         doctor_id: r.get(2),
         start,
         duration_min: u32::try_from((end - start).num_minutes()).unwrap_or(0),
-        status: status_of(r.get(5)),
+        status: AppointmentStatus::from_db(r.get(5)),
         reason: r.get(6),
     }
 }
@@ -120,24 +111,8 @@ async fn check_time(
 ) -> Result<Time, StoreError> {
     let end = appointment_end(start, duration_min)?;
     let windows = windows(c, doctor_id, start.date_naive()).await?;
-    within_shift(&windows, start, end, now)?;
+    check_in_shift(&windows, start, end, now)?;
     Ok(end)
-}
-
-/// Past time and shift rules on already-loaded shift windows.
-fn within_shift(
-    windows: &[(Time, Time)],
-    start: Time,
-    end: Time,
-    now: Time,
-) -> Result<(), StoreError> {
-    if start <= now {
-        return Err(StoreError::PastTime);
-    }
-    if !windows.iter().any(|&(s, e)| s <= start && end <= e) {
-        return Err(StoreError::OutsideShift);
-    }
-    Ok(())
 }
 
 /// Bookings and moves of one doctor's appointments take this transaction lock (with the doctor
@@ -262,7 +237,7 @@ impl Store for PgStore {
             });
         }
         let end = appointment_end(req.start, req.duration_min)?;
-        within_shift(&ctx.windows, req.start, end, now)?;
+        check_in_shift(&ctx.windows, req.start, end, now)?;
         let stmt = c
             .prepare_cached(INSERT_APPOINTMENT)
             .await
@@ -356,7 +331,7 @@ async fn current_status(c: &impl GenericClient, id: i64) -> Result<AppointmentSt
         .query_opt("SELECT status FROM appointments WHERE id = $1", &[&id])
         .await
         .map_err(db_error)?;
-    row.map(|r| status_of(r.get(0)))
+    row.map(|r| AppointmentStatus::from_db(r.get(0)))
         .ok_or(StoreError::NotFound {
             what: "appointment",
             id,

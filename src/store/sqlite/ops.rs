@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use frontdesk_actors::store::{
-    appointment_end, free_slots_in, Appointment, AppointmentStatus, BookingRequest, Doctor,
-    Patient, PatientQuery, RecordOp, Slot, Store, StoreError,
+    appointment_end, check_in_shift, day_bounds, free_slots_in, Appointment, AppointmentStatus,
+    BookingRequest, Doctor, Patient, PatientQuery, RecordOp, Slot, Store, StoreError,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
@@ -14,15 +14,6 @@ use super::{parse_ts, sqlite_error, ts, SqliteStore};
 type Time = DateTime<Utc>;
 
 const APPOINTMENT_COLUMNS: &str = "id, patient_id, doctor_id, starts_at, ends_at, status, reason";
-
-fn status_of(s: &str) -> AppointmentStatus {
-    match s {
-        "completed" => AppointmentStatus::Completed,
-        "cancelled" => AppointmentStatus::Cancelled,
-        "no_show" => AppointmentStatus::NoShow,
-        _ => AppointmentStatus::Scheduled,
-    }
-}
 
 /// Raw columns of an appointment row; times are parsed outside rusqlite's closure.
 type RawAppointment = (i64, i64, i64, String, String, String, String);
@@ -48,7 +39,7 @@ fn appointment(raw: RawAppointment) -> Result<Appointment, StoreError> {
         doctor_id,
         start,
         duration_min: u32::try_from((end - start).num_minutes()).unwrap_or(0),
-        status: status_of(&status),
+        status: AppointmentStatus::from_db(&status),
         reason,
     })
 }
@@ -105,15 +96,7 @@ fn check_time(
     now: Time,
 ) -> Result<Time, StoreError> {
     let end = appointment_end(start, duration_min)?;
-    if start <= now {
-        return Err(StoreError::PastTime);
-    }
-    let inside = windows(c, doctor_id, start.date_naive())?
-        .iter()
-        .any(|&(s, e)| s <= start && end <= e);
-    if !inside {
-        return Err(StoreError::OutsideShift);
-    }
+    check_in_shift(&windows(c, doctor_id, start.date_naive())?, start, end, now)?;
     Ok(end)
 }
 
@@ -169,12 +152,7 @@ fn free_slots(
 ) -> Result<Vec<Slot>, StoreError> {
     exists(c, "doctors", "doctor", doctor_id)?;
     let windows = windows(c, doctor_id, day)?;
-    let from = day.and_time(NaiveTime::MIN).and_utc();
-    let to = day
-        .succ_opt()
-        .unwrap_or(day)
-        .and_time(NaiveTime::MIN)
-        .and_utc();
+    let (from, to) = day_bounds(day);
     let mut stmt = c
         .prepare_cached(
             "SELECT starts_at, ends_at FROM appointments

@@ -13,7 +13,7 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc, Weekday};
 
 use crate::call::shared::lock;
 use crate::store::{
-    appointment_end, free_slots_in, normalise_name, normalise_phone, Appointment,
+    appointment_end, check_in_shift, free_slots_in, normalise_name, normalise_phone, Appointment,
     AppointmentStatus, BookingRequest, Doctor, Patient, PatientQuery, RecordOp, Slot, Store,
     StoreError,
 };
@@ -111,18 +111,14 @@ impl Data {
         ignore: Option<i64>,
     ) -> Result<(), StoreError> {
         let end = appointment_end(start, duration_min)?;
-        if start <= now {
-            return Err(StoreError::PastTime);
-        }
         let day = start.date_naive();
-        let mut windows = self
+        let windows: Vec<_> = self
             .shifts
             .iter()
             .filter(|s| s.doctor_id == doctor_id)
-            .filter_map(|s| s.on(day));
-        if !windows.any(|(s, e)| s <= start && end <= e) {
-            return Err(StoreError::OutsideShift);
-        }
+            .filter_map(|s| s.on(day))
+            .collect();
+        check_in_shift(&windows, start, end, now)?;
         if self.taken(doctor_id, start, end, ignore) {
             return Err(StoreError::SlotTaken);
         }
