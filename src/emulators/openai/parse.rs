@@ -1,7 +1,7 @@
 //! Loose parsing of what a caller says, for the emulator's receptionist policy: names, dates of
 //! birth ("born March fourth, nineteen eighty five" or ISO), days ("tomorrow", "Wednesday",
-//! ISO) and times ("nine thirty", "9:30", "half past ten", "2pm"). No chrono in this crate, so
-//! dates are a tiny civil-calendar type.
+//! ISO, or left open: "the next available morning") and times ("nine thirty", "9:30", "half past
+//! ten", "2pm"). No chrono in this crate, so dates are a tiny civil-calendar type.
 
 /// A calendar date (proleptic Gregorian).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,6 +60,20 @@ impl Date {
     /// 0 = Monday … 6 = Sunday.
     pub fn weekday(self) -> u32 {
         (self.to_days() + 3).rem_euclid(7) as u32
+    }
+
+    /// "Monday" … "Sunday".
+    pub fn weekday_name(self) -> &'static str {
+        const NAMES: [&str; 7] = [
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+        ];
+        NAMES[self.weekday() as usize % 7]
     }
 
     pub fn add_days(self, n: i64) -> Self {
@@ -301,6 +315,21 @@ pub fn day(text: &str, today: Date) -> Option<Date> {
     ws.iter().any(|w| w == "today").then_some(today)
 }
 
+/// Whether the caller leaves the day open ("the next available morning", "as soon as possible"):
+/// the receptionist then searches from tomorrow for the first day that fits.
+pub fn flexible_day(text: &str) -> bool {
+    let t = words(text).join(" ");
+    [
+        "next available",
+        "first available",
+        "next free",
+        "first free",
+        "as soon as possible",
+    ]
+    .iter()
+    .any(|k| t.contains(k))
+}
+
 /// A clock time as "HH:MM" ("nine thirty", "9:30", "half past ten", "2pm", "ten o'clock").
 pub fn time(text: &str) -> Option<String> {
     let ws = words(text);
@@ -362,6 +391,10 @@ mod tests {
         let t = "My name is Emma Johnson, born March fourth, nineteen eighty five";
         assert_eq!(name(t).as_deref(), Some("Emma Johnson"));
         assert_eq!(date_of_birth(t), Date::new(1985, 3, 4));
+        // The fixture caller (tests/fixtures/speech/lines.txt), seeded patient 4.
+        let t = "My name is Noah Fischer, born April twenty second, nineteen seventy nine.";
+        assert_eq!(name(t).as_deref(), Some("Noah Fischer"));
+        assert_eq!(date_of_birth(t), Date::new(1979, 4, 22));
         assert_eq!(
             date_of_birth("born the twenty first of June 2001"),
             Date::new(2001, 6, 21)
@@ -389,11 +422,26 @@ mod tests {
         assert_eq!(day("on Wednesday", mon), Date::new(2026, 11, 25));
         assert_eq!(day("next monday", mon), Date::new(2026, 11, 30));
         assert_eq!(day("hello", mon), None);
+        assert!(flexible_day(
+            "The next available morning at nine thirty, please."
+        ));
+        assert!(flexible_day("as soon as possible"));
+        assert!(!flexible_day("next Monday"));
+        assert_eq!(mon.weekday_name(), "Monday");
+        assert_eq!(mon.add_days(6).weekday_name(), "Sunday");
         assert_eq!(time("nine thirty works").as_deref(), Some("09:30"));
         assert_eq!(time("yes, 10:00 please").as_deref(), Some("10:00"));
         assert_eq!(time("half past two").as_deref(), Some("14:30"));
         assert_eq!(time("at 3pm").as_deref(), Some("15:00"));
         assert_eq!(time("eleven o'clock").as_deref(), Some("11:00"));
         assert_eq!(time("yes book it"), None);
+        assert_eq!(
+            time("The next available morning at nine thirty, please.").as_deref(),
+            Some("09:30")
+        );
+        assert_eq!(
+            time("My name is Noah Fischer, born April twenty second, nineteen seventy nine"),
+            None
+        );
     }
 }

@@ -2,7 +2,10 @@
 //! results), works out where the booking / cancelling / rescheduling flow stands, and answers with
 //! text or tool calls the way a tool-using model would. Deterministic: same conversation, same
 //! answer. When two lookups are both ready (doctors and the patient record) it asks for them in one
-//! step, which exercises parallel tool calls.
+//! step, which exercises parallel tool calls; so does a search for a free day (a few days per step).
+//! Days are searched from the one asked for: from tomorrow when the caller leaves it open ("the
+//! next available morning at nine thirty": the first day with that time free), the following days
+//! when the day asked for has nothing free (a weekend, say), up to two weeks ahead.
 
 use std::collections::HashMap;
 
@@ -52,6 +55,9 @@ const SPECIALTIES: &[(&str, &str)] = &[
     ("general", "General Practice"),
     ("gp", "General Practice"),
 ];
+/// The seed hospital's hours (actors/src/seed.rs: weekday shifts, some Saturday mornings).
+const HOURS: &str = "We're open Monday to Friday from 9 am to 5 pm, and some of our clinics \
+    also see patients on Saturday mornings from 9 to 1. Is there anything else I can help with?";
 const YES: &[&str] = &[
     "yes",
     "yeah",
@@ -75,16 +81,24 @@ struct Facts {
     dob: Option<Date>,
     /// Message index of the latest caller turn that gave identity details.
     identity_at: usize,
+    /// The day asked for (the first day searched).
     day: Option<Date>,
+    /// The caller left the day open: search from `day` for the first day that has `want`.
+    flexible: bool,
+    /// The time the caller said they want ("HH:MM"), if any.
+    want: Option<String>,
     /// The caller's turns in this flow, lowercase (a doctor may be named before the list is known).
     said: Vec<String>,
     doctors: Option<Vec<Value>>,
     patient: Option<Value>,
     /// Message index of the latest find_patient result.
     searched_at: Option<usize>,
-    /// (doctor_id, date, slot starts) of the latest list_free_slots.
-    slots: Option<(i64, String, Vec<String>)>,
+    /// (doctor_id, date, slot starts) of each list_free_slots, the latest per doctor and date.
+    slots: Vec<(i64, String, Vec<String>)>,
+    /// Message index of the latest list_free_slots result.
     slots_at: usize,
+    /// A booking found its slot gone (taken meanwhile, or now past): the slots are looked up again.
+    taken: bool,
     /// The caller's answer after slots were offered: a time ("HH:MM") or "" for a plain yes.
     confirm: Option<String>,
     appointments: Option<Vec<Value>>,
@@ -104,6 +118,13 @@ pub fn respond(req: &ChatRequest, today: Date) -> Reply {
         let t = m.content.to_lowercase();
         if (t.contains("thank") || t.contains("bye")) && facts.done.is_some() {
             return Reply::say("You're welcome. Have a good day, goodbye!");
+        }
+        // Between requests, not in the middle of one (the flow would lose its step).
+        let asks_hours = parse::words(&t)
+            .iter()
+            .any(|w| matches!(w.as_str(), "hours" | "open" | "opening"));
+        if asks_hours && (facts.intent.is_none() || facts.done.is_some()) {
+            return Reply::say(HOURS);
         }
     }
     if !matches!(last.map(|m| m.role), Some(Role::User | Role::Tool)) {
@@ -181,14 +202,23 @@ impl Facts {
         }
         if let Some(d) = parse::day(text, today).filter(|d| *d >= today) {
             self.day = Some(d);
+            self.flexible = false;
+        } else if parse::flexible_day(text) {
+            self.day = Some(today.add_days(1));
+            self.flexible = true;
         }
+        // A time said with a birthday is part of the birthday ("nineteen forty five").
+        if dob.is_none() {
+            self.want = parse::time(text).or(self.want.take());
+        }
+        self.taken = false;
         self.on_user_choice(i, &t);
     }
 
     /// The caller's answer to offered slots.
     fn on_user_choice(&mut self, i: usize, t: &str) {
         self.said.push(t.to_string());
-        if self.slots.is_some() && i > self.slots_at {
+        if !self.slots.is_empty() && i > self.slots_at {
             if let Some(hm) = parse::time(t) {
                 self.confirm = Some(hm);
             } else if YES.iter().any(|y| {
@@ -202,7 +232,15 @@ impl Facts {
     fn on_result(&mut self, i: usize, name: &str, args: &Value, content: &str) {
         let v: Value = serde_json::from_str(content).unwrap_or(Value::Null);
         if let Some(e) = v.get("error").and_then(Value::as_str) {
-            self.step_errors.push(e.to_string());
+            let booking = matches!(name, "book_appointment" | "reschedule_appointment");
+            if booking && (e.contains("already taken") || e.contains("in the past")) {
+                // The offer is stale: look the days up again and offer what is left.
+                self.slots.clear();
+                self.confirm = None;
+                self.taken = true;
+            } else {
+                self.step_errors.push(e.to_string());
+            }
             return;
         }
         let list = || v["result"].as_array().cloned().unwrap_or_default();
@@ -218,7 +256,10 @@ impl Facts {
                     .filter_map(|s| s["start"].as_str().map(String::from))
                     .collect();
                 let date = args["date"].as_str().unwrap_or_default().to_string();
-                self.slots = Some((args["doctor_id"].as_i64().unwrap_or(0), date, starts));
+                let doctor_id = args["doctor_id"].as_i64().unwrap_or(0);
+                self.slots
+                    .retain(|(d, day, _)| (*d, day.as_str()) != (doctor_id, date.as_str()));
+                self.slots.push((doctor_id, date, starts));
                 self.slots_at = i;
                 self.confirm = None;
             }
@@ -330,39 +371,110 @@ impl Facts {
         let Some(day) = self.day else {
             return Reply::say("Which day would suit you?");
         };
-        let day_s = day.to_string();
-        let Some((_, _, starts)) = self
-            .slots
-            .as_ref()
-            .filter(|(d, date, _)| *d == doctor_id && *date == day_s)
-        else {
-            return call(
-                "list_free_slots",
-                json!({ "doctor_id": doctor_id, "date": day_s }),
-            );
+        let (date, starts) = match self.search(doctor_id, day) {
+            Search::List(dates) => {
+                let calls = dates
+                    .into_iter()
+                    .map(|d| {
+                        let args = json!({ "doctor_id": doctor_id, "date": d.to_string() });
+                        ("list_free_slots".to_string(), args)
+                    })
+                    .collect();
+                return Reply {
+                    text: String::new(),
+                    calls,
+                };
+            }
+            Search::Nothing => {
+                return Reply::say(format!(
+                    "I'm sorry, {dname} has nothing free from {} for the next two weeks. Would a later date work?",
+                    when(day)
+                ));
+            }
+            Search::Found(date, starts) => (date, starts),
         };
-        if starts.is_empty() {
-            return Reply::say(format!(
-                "I'm sorry, {dname} has nothing free on {day_s}. Would another day work?"
-            ));
-        }
-        let hm = |s: &String| s.get(11..16).unwrap_or("").to_string();
-        let offer: Vec<String> = starts.iter().take(3).map(hm).collect();
+        let offer: Vec<String> = starts.iter().take(3).map(|s| hm(s)).collect();
+        let wanted = self
+            .want
+            .as_deref()
+            .and_then(|t| starts.iter().find(|s| hm(s) == t));
         match self.confirm.as_deref() {
-            Some("") => act(&starts[0]),
-            Some(t) => match starts.iter().find(|s| hm(s) == t) {
-                Some(s) => act(s),
-                None => Reply::say(format!(
-                    "I'm sorry, {t} isn't free. I have {}. Which would you like?",
-                    offer.join(", ")
-                )),
-            },
-            None => Reply::say(format!(
-                "{dname} has {} on {day_s}. The earliest is {}. Shall I book that?",
+            // A plain yes takes what was proposed: the time asked for, else the earliest.
+            Some("") => return act(wanted.unwrap_or(&starts[0])),
+            Some(t) => {
+                return match starts.iter().find(|s| hm(s) == t) {
+                    Some(s) => act(s),
+                    None => Reply::say(format!(
+                        "I'm sorry, {t} isn't free. I have {}. Which would you like?",
+                        offer.join(", ")
+                    )),
+                };
+            }
+            None => {}
+        }
+        let mut text = String::new();
+        if self.taken {
+            text.push_str("I'm sorry, that time has just been taken. ");
+        }
+        if date != day && !self.flexible {
+            text.push_str(&format!("{dname} has nothing free on {}. ", when(day)));
+        }
+        let on = when(date);
+        text.push_str(&match (wanted, self.want.as_deref()) {
+            (Some(s), _) => format!("{dname} has {} free on {on}. Shall I book that?", hm(s)),
+            (None, Some(t)) => format!(
+                "{t} isn't free on {on}, but {dname} has {}. Which would you like?",
+                offer.join(", ")
+            ),
+            (None, None) => format!(
+                "{dname} has {} on {on}. The earliest is {}. Shall I book that?",
                 offer.join(", "),
                 offer[0]
-            )),
+            ),
+        });
+        Reply::say(text)
+    }
+
+    /// The day to offer: the day asked for if it has a free slot (with the wanted time, when the
+    /// day was left open), else the first following day that has one, up to `HORIZON_DAYS`; days
+    /// not looked up yet are asked for first, a few at a time. An open day with the wanted time
+    /// nowhere falls back to the first day with anything free.
+    fn search(&self, doctor_id: i64, day: Date) -> Search<'_> {
+        let listed = |d: Date| {
+            let date = d.to_string();
+            self.slots
+                .iter()
+                .find(|(doc, listed, _)| *doc == doctor_id && *listed == date)
+                .map(|(_, _, starts)| starts.as_slice())
+        };
+        let fits = |starts: &[String]| match (&self.want, self.flexible) {
+            (Some(t), true) => starts.iter().any(|s| hm(s) == *t),
+            _ => !starts.is_empty(),
+        };
+        for k in 0..HORIZON_DAYS {
+            let d = day.add_days(k);
+            match listed(d) {
+                Some(starts) if fits(starts) => return Search::Found(d, starts),
+                Some(_) => {}
+                None => {
+                    // A day named by the caller is looked up alone; a search goes a few days at a time.
+                    let n = if k == 0 && !self.flexible {
+                        1
+                    } else {
+                        BATCH_DAYS
+                    };
+                    let dates = (k..(k + n).min(HORIZON_DAYS))
+                        .map(|j| day.add_days(j))
+                        .filter(|d| listed(*d).is_none())
+                        .collect();
+                    return Search::List(dates);
+                }
+            }
         }
+        (0..HORIZON_DAYS)
+            .map(|k| day.add_days(k))
+            .find_map(|d| listed(d).filter(|s| !s.is_empty()).map(|s| (d, s)))
+            .map_or(Search::Nothing, |(d, s)| Search::Found(d, s))
     }
 
     /// The doctor the caller named most recently (by surname), if any.
@@ -399,6 +511,31 @@ fn detect_intent(t: &str, names_specialty: bool, current: Option<Intent>) -> Opt
     } else {
         None
     }
+}
+
+/// How far ahead a day is searched, counting the day asked for.
+const HORIZON_DAYS: i64 = 14;
+/// Days looked up in one step of a search: three days always include a weekday.
+const BATCH_DAYS: i64 = 3;
+
+/// Where the search for a day stands.
+enum Search<'a> {
+    /// Look these days up (in one step).
+    List(Vec<Date>),
+    /// Offer this day, with its free slot starts (never empty).
+    Found(Date, &'a [String]),
+    /// Nothing free within the horizon.
+    Nothing,
+}
+
+/// "09:30" from an RFC 3339 start.
+fn hm(start: &str) -> String {
+    start.get(11..16).unwrap_or("").to_string()
+}
+
+/// "Monday 2026-11-30".
+fn when(d: Date) -> String {
+    format!("{} {d}", d.weekday_name())
 }
 
 fn call(name: &str, args: Value) -> Reply {

@@ -1,4 +1,5 @@
 use frontdesk_actors::provider::{ChatMessage, ToolCall};
+use frontdesk_actors::store::Store;
 
 use super::*;
 
@@ -88,7 +89,25 @@ fn empty_day_and_unavailable_time() {
         )]
     );
     step(&mut msgs, &r, &[json!({ "result": [] })]);
-    assert!(ask(&msgs).text.contains("nothing free"));
+    // Nothing on Sunday: the next days are looked up together, the first with a slot offered.
+    let r = ask(&msgs);
+    let dates: Vec<&Value> = r.calls.iter().map(|(_, a)| &a["date"]).collect();
+    assert_eq!(names(&r), ["list_free_slots"; 3]);
+    assert_eq!(dates, ["2026-11-30", "2026-12-01", "2026-12-02"]);
+    let monday = json!({ "doctor_id": 2, "start": "2026-11-30T09:00:00Z", "end": "x" });
+    let results = [
+        json!({ "result": [monday] }),
+        json!({ "result": [] }),
+        json!({ "result": [] }),
+    ];
+    step(&mut msgs, &r, &results);
+    let r = ask(&msgs);
+    assert!(
+        r.text.contains("nothing free on Sunday 2026-11-29")
+            && r.text.contains("09:00 on Monday 2026-11-30"),
+        "{r:?}"
+    );
+    step(&mut msgs, &r, &[]);
     msgs.push(ChatMessage::user("Tuesday then"));
     let r = ask(&msgs);
     assert_eq!(r.calls[0].1["date"], "2026-11-24");
@@ -124,4 +143,148 @@ fn tool_errors_get_an_apology() {
     );
     let r = ask(&msgs);
     assert!(r.calls.is_empty() && r.text.contains("sorry"), "{r:?}");
+}
+
+/// The caller's lines of every emulated call (simulate, console, dev).
+const FIXTURE: &str = include_str!("../../../tests/fixtures/speech/lines.txt");
+
+/// A seeded store whose clock reads 08:00 UTC on `today`.
+fn store_on(today: Date) -> frontdesk_actors::doubles::MemoryStore {
+    let now = chrono::NaiveDate::from_ymd_opt(today.y, today.m, today.d)
+        .and_then(|d| d.and_hms_opt(8, 0, 0))
+        .unwrap()
+        .and_utc();
+    frontdesk_actors::doubles::MemoryStore::seeded().with_clock(move || now)
+}
+
+/// What the agent said and which tools it called, in order.
+#[derive(Debug, Default)]
+struct Heard {
+    said: Vec<String>,
+    tools: Vec<String>,
+}
+
+/// One caller turn: the policy's steps, tools run against `store`, until it answers in words (at
+/// most five steps, as the dialogue's `max_tool_steps`).
+async fn turn(
+    msgs: &mut Vec<ChatMessage>,
+    line: &str,
+    store: &frontdesk_actors::doubles::MemoryStore,
+    today: Date,
+    heard: &mut Heard,
+) {
+    msgs.push(ChatMessage::user(line));
+    for _ in 0..5 {
+        let req = ChatRequest {
+            messages: msgs.clone(),
+            tools: vec![],
+        };
+        let r = respond(&req, today);
+        let mut results = vec![];
+        for (i, (name, args)) in r.calls.iter().enumerate() {
+            let call = ToolCall {
+                id: format!("c{}_{i}", msgs.len()),
+                name: name.clone(),
+                arguments: args.to_string(),
+            };
+            let out = frontdesk_actors::tools::execute(store, &call).await;
+            heard.tools.push(name.clone());
+            results.push(serde_json::from_str::<Value>(&out.content).unwrap());
+        }
+        step(msgs, &r, &results);
+        if r.calls.is_empty() {
+            heard.said.push(r.text);
+            return;
+        }
+    }
+    panic!("no answer within five steps: {msgs:?}");
+}
+
+/// The first weekday after `today` (Dr. Hart, cardiology, works weekdays only).
+fn next_weekday(today: Date) -> Date {
+    (1..)
+        .map(|k| today.add_days(k))
+        .find(|d| d.weekday() < 5)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_fixture_call_books_on_every_day_of_the_week() {
+    let lines: Vec<&str> = FIXTURE.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 6);
+    for k in 0..7 {
+        let today = MONDAY.add_days(k);
+        let store = store_on(today);
+        let (mut msgs, mut heard) = (vec![], Heard::default());
+        for line in &lines {
+            turn(&mut msgs, line, &store, today, &mut heard).await;
+        }
+        let day = next_weekday(today).to_string();
+        let ctx = format!("{} {today}: {heard:#?}", today.weekday_name());
+        assert_eq!(heard.tools[..2], ["list_doctors", "find_patient"], "{ctx}");
+        assert_eq!(heard.tools.last().unwrap(), "book_appointment", "{ctx}");
+        assert!(
+            heard.tools[2..heard.tools.len() - 1]
+                .iter()
+                .all(|t| t == "list_free_slots"),
+            "{ctx}"
+        );
+        // Seeded patient 4 is Noah Fischer, born 1979-04-22; doctor 1 is Dr. Amelia Hart.
+        let booked = store.appointments_for(4).await.unwrap();
+        assert_eq!(booked.len(), 1, "{ctx}");
+        assert_eq!(booked[0].doctor_id, 1);
+        assert_eq!(
+            booked[0].start.to_rfc3339(),
+            format!("{day}T09:30:00+00:00")
+        );
+        assert!(heard.said[2].contains("09:30 free on"), "{ctx}");
+        assert!(heard.said[3].contains("all set"), "{ctx}");
+        assert!(heard.said[4].contains("Monday to Friday"), "{ctx}");
+        assert!(heard.said[5].contains("goodbye"), "{ctx}");
+    }
+}
+
+#[tokio::test]
+async fn a_slot_taken_meanwhile_is_looked_up_and_offered_again() {
+    use frontdesk_actors::store::BookingRequest;
+    let lines: Vec<&str> = FIXTURE.lines().take(3).collect();
+    let store = store_on(MONDAY);
+    let (mut msgs, mut heard) = (vec![], Heard::default());
+    for line in &lines {
+        turn(&mut msgs, line, &store, MONDAY, &mut heard).await;
+    }
+    assert!(
+        heard.said[2].contains("09:30 free on Tuesday 2026-11-24"),
+        "{heard:?}"
+    );
+    // Another caller takes it before this one says yes.
+    let other = BookingRequest {
+        patient_id: 1,
+        doctor_id: 1,
+        start: "2026-11-24T09:30:00Z".parse().unwrap(),
+        duration_min: 30,
+        reason: String::new(),
+    };
+    store.book(&other).await.unwrap();
+    turn(&mut msgs, "Yes, book it", &store, MONDAY, &mut heard).await;
+    let said = heard.said.last().unwrap();
+    assert!(
+        said.contains("just been taken") && said.contains("09:30 free on Wednesday 2026-11-25"),
+        "{heard:?}"
+    );
+    turn(&mut msgs, "Yes please", &store, MONDAY, &mut heard).await;
+    let booked = store.appointments_for(4).await.unwrap();
+    assert_eq!(booked.len(), 1);
+    assert_eq!(booked[0].start.to_rfc3339(), "2026-11-25T09:30:00+00:00");
+}
+
+#[test]
+fn opening_hours_between_requests_only() {
+    let r = ask(&[ChatMessage::user("What are your opening hours?")]);
+    assert!(r.text.contains("Monday to Friday"), "{r:?}");
+    // In the middle of a booking the flow goes on.
+    let r = ask(&[ChatMessage::user(
+        "Are you open for a cardiology appointment? My name is Mia Chen, born 1990-03-15",
+    )]);
+    assert_eq!(names(&r), ["list_doctors", "find_patient"]);
 }
