@@ -6,9 +6,10 @@
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-# gcc builds the bundled SQLite; everything else is pure Rust (TLS by rustls).
+# gcc builds the bundled SQLite, cmake and g++ the bundled libopus; everything else is pure Rust
+# (TLS by rustls, WebRTC by webrtc-rs).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && apt-get install -y --no-install-recommends gcc g++ libc6-dev cmake make \
  && rm -rf /var/lib/apt/lists/*
 COPY rust-toolchain.toml Cargo.toml Cargo.lock ./
 COPY actors actors
@@ -34,6 +35,7 @@ COPY --from=build /usr/local/bin/frontdesk /usr/local/bin/frontdesk
 USER 10001
 ENV FRONTDESK_ENV=production \
     FRONTDESK_HTTP_PORT=8081
+# WebRTC media: UDP on ephemeral ports to the LiveKit server (and TURN), outbound only.
 EXPOSE 8081
 # /health is 503 while a critical dependency (database, LiveKit) is down.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \

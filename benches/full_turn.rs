@@ -28,7 +28,7 @@ use frontdesk_actors::doubles::{
     Latency, LoopbackRoom, MemoryStore, RoomEnd, ScriptedLlm, ScriptedLlmConfig, ScriptedStt,
     ScriptedSttConfig, ScriptedTts, ScriptedTtsConfig, TranscriptMode,
 };
-use frontdesk_actors::provider::{RoomEvent, RoomLink};
+use frontdesk_actors::provider::RoomLink;
 use frontdesk_actors::PipelineConfig;
 use hdrhistogram::Histogram;
 use tokio::runtime::Runtime;
@@ -149,11 +149,7 @@ async fn start(p: Prepared) -> Live {
 /// Speak, then stay silent until the agent's first frame. Returns the caller frames sent.
 async fn turn(live: &mut Live, audio: &CallerAudio, variant: Variant) -> usize {
     for (i, f) in audio.speech.iter().chain(&audio.silence).enumerate() {
-        live.end
-            .to_agent
-            .send(RoomEvent::CallerAudio(f.clone()))
-            .await
-            .expect("room open");
+        live.end.audio.send(f.clone()).await.expect("room open");
         // Paused time: returns as soon as the call has nothing left to do.
         tokio::time::sleep(FRAME_DURATION).await;
         if live.end.from_agent.try_recv().is_ok() {
@@ -176,7 +172,8 @@ async fn turn(live: &mut Live, audio: &CallerAudio, variant: Variant) -> usize {
 async fn finish(live: Live) {
     let Live { call, end, .. } = live;
     let RoomEnd {
-        to_agent,
+        audio,
+        events,
         mut from_agent,
     } = end;
     call.hang_up(EndReason::CallerHungUp);
@@ -185,7 +182,7 @@ async fn finish(live: Live) {
     let outcome = call.wait().await.expect("call outcome");
     assert_eq!(outcome.reason, EndReason::CallerHungUp);
     drain.abort();
-    drop(to_agent);
+    drop((audio, events));
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -87,6 +87,7 @@ fn dispatch(command: Command, mut cfg: AppConfig) -> anyhow::Result<()> {
     match command {
         Command::Start { args } => worker_command(cfg, &args, false),
         Command::Dev { args } => worker_command(cfg, &args, true),
+        Command::Connect { args } => connect_command(cfg, &args),
         Command::Check => current_thread()?.block_on(cli::check::run(&cfg)),
         Command::Token { args } => {
             println!("{}", frontdesk::token::mint(&cfg.worker, &args)?);
@@ -106,6 +107,10 @@ fn dispatch(command: Command, mut cfg: AppConfig) -> anyhow::Result<()> {
         Command::Seed => {
             let db = database_config(&cfg)?;
             current_thread()?.block_on(frontdesk::store::cli::seed(&db))
+        }
+        Command::Loadtest { args, livekit } => {
+            livekit.apply(&mut cfg);
+            frontdesk::loadtest::main(&cfg, &args)
         }
         Command::Simulate {
             mut args,
@@ -143,7 +148,28 @@ fn worker_command(mut cfg: AppConfig, args: &cli::WorkerArgs, dev: bool) -> anyh
         "invalid flags:\n  {}",
         errors.join("\n  ")
     );
-    multi_thread()?.block_on(frontdesk::service::run_worker(cfg, dev))
+    let mode = frontdesk::service::WorkerMode {
+        dev,
+        simulated_caller: args.simulated_caller,
+    };
+    multi_thread()?.block_on(frontdesk::service::run_worker(cfg, mode))
+}
+
+fn connect_command(mut cfg: AppConfig, args: &cli::ConnectArgs) -> anyhow::Result<()> {
+    args.livekit.apply(&mut cfg);
+    let target = frontdesk::service::ConnectTarget {
+        room: args.room.clone(),
+        identity: args.identity.clone(),
+        caller: args.participant_identity.clone(),
+    };
+    let outcome = multi_thread()?.block_on(frontdesk::service::connect(&cfg, target))?;
+    println!(
+        "call ended ({}) after {} turn(s), {:.1} s",
+        outcome.reason,
+        outcome.turns,
+        outcome.duration.as_secs_f64()
+    );
+    Ok(())
 }
 
 fn simulate_command(

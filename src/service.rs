@@ -7,13 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use frontdesk_actors::call::{CallDeps, NoopObserver};
+use frontdesk_actors::call::{
+    spawn_call, CallDeps, CallOutcome, CallSpec, EndReason, NoopObserver, SupervisorMsg,
+};
+use frontdesk_actors::provider::{JoinRequest, RoomIo};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::AppConfig;
+use crate::room::LiveKitRoom;
 use crate::simulate::caller::CallerConfig;
+use crate::simulate::room::SimulatedCallerRoom;
 use crate::status::ServiceStatus;
-use crate::worker::{self, CallJobRunner, NoMediaConnector, RoomConnector};
+use crate::worker::{self, CallJobRunner};
 use crate::{checks, http, telemetry};
 
 /// The HTTP server and the background dependency checks, running until `stop`.
@@ -62,9 +67,18 @@ pub async fn start_service(
     })
 }
 
-/// The service until ctrl-c or SIGTERM (`dev`: debug logs and no load threshold, already applied
-/// to `cfg`; its rooms get a simulated caller, as no WebRTC transport is built in).
-pub async fn run_worker(cfg: AppConfig, dev: bool) -> anyhow::Result<()> {
+/// How `start`/`dev` run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WorkerMode {
+    /// `dev`: debug logs and no load threshold (already applied to the configuration).
+    pub dev: bool,
+    /// Rooms get a simulated caller instead of the WebRTC transport (tests, demos without a
+    /// media path).
+    pub simulated_caller: bool,
+}
+
+/// The service until ctrl-c or SIGTERM.
+pub async fn run_worker(cfg: AppConfig, mode: WorkerMode) -> anyhow::Result<()> {
     let metrics = telemetry::init_metrics()?;
     let status = Arc::new(ServiceStatus::new());
     status.update_worker(|w| {
@@ -77,7 +91,7 @@ pub async fn run_worker(cfg: AppConfig, dev: bool) -> anyhow::Result<()> {
         shutdown_signal().await;
         Ok(())
     } else {
-        run_agent(&cfg, dev, status, signals()).await
+        run_agent(&cfg, mode, status, signals()).await
     };
     tracing::info!("shutting down");
     service.stop().await?;
@@ -93,7 +107,7 @@ fn signals() -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send
 /// the drain hangs up every call at once.
 pub async fn run_agent<S, F>(
     cfg: &AppConfig,
-    dev: bool,
+    mode: WorkerMode,
     status: Arc<ServiceStatus>,
     mut signal: S,
 ) -> anyhow::Result<()>
@@ -102,22 +116,9 @@ where
     F: Future<Output = ()>,
 {
     let (deps, _emulators) = call_deps(cfg).await?;
-    let connector: Arc<dyn RoomConnector> = if dev {
-        let clips = crate::simulate::clips::Clips::load()?;
-        Arc::new(worker::SimulatedCallerConnector::new(clips, dev_caller()))
-    } else {
-        Arc::new(NoMediaConnector)
-    };
-    tracing::warn!(
-        connector = connector.name(),
-        "room media connector: no WebRTC transport is built in; {}",
-        if dev {
-            "rooms get a simulated caller (dev)"
-        } else {
-            "jobs are accepted and reported failed"
-        }
-    );
-    let runner = CallJobRunner::new(connector, deps, cfg.pipeline.clone());
+    let room = room_io(cfg, mode)?;
+    tracing::info!(connector = room.name(), "room media connector");
+    let runner = CallJobRunner::new(room, deps, cfg.pipeline.clone());
     let handle = worker::start(cfg.worker.clone(), Arc::new(runner), status)?;
     tokio::select! {
         gave_up = handle.wait() => {
@@ -139,8 +140,18 @@ where
     Ok(())
 }
 
+/// How rooms are joined: the LiveKit WebRTC transport, or a simulated caller when asked.
+pub fn room_io(cfg: &AppConfig, mode: WorkerMode) -> anyhow::Result<Arc<dyn RoomIo>> {
+    if mode.simulated_caller {
+        let clips = crate::simulate::clips::Clips::load()?;
+        tracing::warn!("rooms get a simulated caller (--simulated-caller): no real media");
+        return Ok(Arc::new(SimulatedCallerRoom::new(clips, dev_caller())));
+    }
+    Ok(Arc::new(LiveKitRoom::new(cfg.room.clone())))
+}
+
 /// What each call needs: the providers (the emulators when a key is missing), the store.
-async fn call_deps(
+pub async fn call_deps(
     cfg: &AppConfig,
 ) -> anyhow::Result<(CallDeps, Option<crate::simulate::wire::Wire>)> {
     let p = &cfg.providers;
@@ -162,6 +173,60 @@ async fn call_deps(
         prices: p.prices.clone(),
     };
     Ok((deps, wire))
+}
+
+/// `frontdesk connect`: which room, as whom, with whom.
+#[derive(Clone, Debug)]
+pub struct ConnectTarget {
+    pub room: String,
+    pub identity: String,
+    /// The participant to talk to; else the first one who publishes audio.
+    pub caller: Option<String>,
+}
+
+/// Join `target.room` directly (no dispatch, as LiveKit Agents' `connect`) with a token minted
+/// from the configured key and secret, and hold one call until it ends or ctrl-c.
+pub async fn connect(cfg: &AppConfig, target: ConnectTarget) -> anyhow::Result<CallOutcome> {
+    anyhow::ensure!(
+        !cfg.worker.url.is_empty(),
+        "no LiveKit server: set LIVEKIT_URL or --url"
+    );
+    let args = crate::token::TokenArgs {
+        room: target.room.clone(),
+        identity: target.identity.clone(),
+        ttl: Duration::from_secs(6 * 3600),
+    };
+    let token = crate::token::mint_agent(&cfg.worker, &args)?;
+    let (deps, _emulators) = call_deps(cfg).await?;
+    let req = JoinRequest {
+        url: cfg.worker.url.clone(),
+        token,
+        room: target.room.clone(),
+        caller: target.caller.clone(),
+    };
+    let link = LiveKitRoom::new(cfg.room.clone())
+        .join(req)
+        .await
+        .with_context(|| format!("joining room {}", target.room))?;
+    tracing::info!(room = %target.room, "joined; waiting for a caller (ctrl-c hangs up)");
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f");
+    let spec = CallSpec {
+        call_id: format!("connect-{}-{stamp}", target.room),
+        room: target.room,
+        caller: target.caller.unwrap_or_else(|| "unknown".into()),
+    };
+    let handle = spawn_call(spec, cfg.pipeline.clone(), deps, link).await?;
+    let supervisor = handle.supervisor.clone();
+    let wait = handle.wait();
+    tokio::pin!(wait);
+    let outcome = tokio::select! {
+        outcome = &mut wait => outcome,
+        () = shutdown_signal() => {
+            let _ = supervisor.cast(SupervisorMsg::EndCall(EndReason::Shutdown));
+            wait.await
+        }
+    };
+    outcome.context("the call ended without an outcome")
 }
 
 fn dev_caller() -> CallerConfig {

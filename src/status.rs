@@ -39,7 +39,7 @@ pub struct WorkerSnapshot {
     /// 0.0..=1.0, as reported to the server.
     pub load: f32,
     pub protocol_version: i32,
-    /// Which `RoomConnector` joins rooms (media transport).
+    /// Which `RoomIo` joins rooms (the media transport).
     pub connector: String,
 }
 

@@ -91,6 +91,33 @@ impl<W: Write> Write for RedactWriter<W> {
     }
 }
 
+/// The WebRTC stack logs every connection's life at INFO and per-packet oddities (an SCTP
+/// retransmission, a short probe packet) at WARN: per call, many times a minute. These levels
+/// apply unless the configured level names the crate itself.
+const QUIET_DEPS: &[(&str, &str)] = &[
+    ("rtc", "error"),
+    ("rtc_sctp", "error"),
+    ("rtc_ice", "warn"),
+    ("rtc_dtls", "warn"),
+    ("rtc_srtp", "warn"),
+    ("webrtc", "warn"),
+    ("livekit_signaling", "warn"),
+];
+
+/// `level` plus the quiet defaults of the crates it does not mention.
+fn with_quiet_deps(level: &str) -> String {
+    let mut out = level.to_owned();
+    for (target, lvl) in QUIET_DEPS {
+        let named = level
+            .split(',')
+            .any(|d| d.trim().split(['=', '[']).next() == Some(*target));
+        if !named {
+            out.push_str(&format!(",{target}={lvl}"));
+        }
+    }
+    out
+}
+
 /// A subscriber per `[log]`, writing through `writer` with `secrets` scrubbed. `RUST_LOG`, when
 /// set, overrides `level`.
 pub fn subscriber<W>(
@@ -103,7 +130,7 @@ where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
+        .or_else(|_| EnvFilter::try_new(with_quiet_deps(level)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -135,6 +162,7 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
         .install_recorder()
         .context("installing the metrics recorder")?;
     frontdesk_actors::metrics::describe();
+    crate::room::metrics::describe();
     Ok(handle)
 }
 

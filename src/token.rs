@@ -38,6 +38,51 @@ impl TokenError {
 
 /// The signed JWT: join, publish and subscribe in `args.room` only.
 pub fn mint(worker: &WorkerConfig, args: &TokenArgs) -> Result<String, TokenError> {
+    check(worker, args)?;
+    let grants = VideoGrants {
+        room_join: true,
+        room: args.room.clone(),
+        can_publish: Some(true),
+        can_subscribe: Some(true),
+        ..Default::default()
+    };
+    sign(worker, args, grants, None)
+}
+
+/// A token for the agent itself joining `args.room` directly (`frontdesk connect`, `loadtest`
+/// agents): the participant is of kind agent, as a dispatched job's would be.
+pub fn mint_agent(worker: &WorkerConfig, args: &TokenArgs) -> Result<String, TokenError> {
+    check(worker, args)?;
+    let grants = VideoGrants {
+        room_join: true,
+        room: args.room.clone(),
+        agent: true,
+        can_publish: Some(true),
+        can_subscribe: Some(true),
+        can_publish_data: Some(true),
+        ..Default::default()
+    };
+    sign(worker, args, grants, Some("agent"))
+}
+
+fn sign(
+    worker: &WorkerConfig,
+    args: &TokenArgs,
+    grants: VideoGrants,
+    kind: Option<&str>,
+) -> Result<String, TokenError> {
+    let mut token = AccessToken::with_api_key(worker.api_key.expose(), worker.api_secret.expose())
+        .with_identity(&args.identity)
+        .with_ttl(args.ttl)
+        .with_grants(grants);
+    if let Some(kind) = kind {
+        token = token.with_kind(kind);
+    }
+    // The library's messages hold no key material.
+    token.to_jwt().map_err(|e| TokenError::Sign(e.to_string()))
+}
+
+fn check(worker: &WorkerConfig, args: &TokenArgs) -> Result<(), TokenError> {
     let mut missing = vec![];
     if worker.api_key.is_empty() {
         missing.push("worker.api_key (LIVEKIT_API_KEY)");
@@ -51,20 +96,7 @@ pub fn mint(worker: &WorkerConfig, args: &TokenArgs) -> Result<String, TokenErro
     if args.room.trim().is_empty() || args.identity.trim().is_empty() {
         return Err(TokenError::EmptyClaim);
     }
-    let grants = VideoGrants {
-        room_join: true,
-        room: args.room.clone(),
-        can_publish: Some(true),
-        can_subscribe: Some(true),
-        ..Default::default()
-    };
-    AccessToken::with_api_key(worker.api_key.expose(), worker.api_secret.expose())
-        .with_identity(&args.identity)
-        .with_ttl(args.ttl)
-        .with_grants(grants)
-        .to_jwt()
-        // The library's messages hold no key material.
-        .map_err(|e| TokenError::Sign(e.to_string()))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use frontdesk_actors::call::{spawn_call, CallDeps, CallSpec, NoopObserver};
 use frontdesk_actors::doubles::memory_store::Clock;
 use frontdesk_actors::doubles::signal::speechlike;
 use frontdesk_actors::doubles::*;
-use frontdesk_actors::provider::{Role, RoomEvent};
+use frontdesk_actors::provider::Role;
 use frontdesk_actors::store::{RecordKind, Store};
 use frontdesk_actors::PipelineConfig;
 use pg::{database_url, drop_schema, proxied_store, seeded_store, unique_schema};
@@ -41,7 +41,7 @@ impl Caller {
         self.pos += n as u64;
         let f = AudioFrame::new(samples, ROOM_RATE, self.t);
         self.t += FRAME_DURATION;
-        let _ = self.end.to_agent.send(RoomEvent::CallerAudio(f)).await;
+        let _ = self.end.audio.send(f).await;
         tokio::time::sleep(FRAME_DURATION).await;
         while self.end.from_agent.try_recv().is_ok() {
             self.heard += 1;
@@ -146,13 +146,7 @@ async fn database_down_mid_call_then_back_record_lands_once() {
 
     proxy.restore();
     caller.talk(false, S(2_000)).await;
-    let _ = caller
-        .end
-        .to_agent
-        .send(RoomEvent::ParticipantLeft {
-            identity: "caller".into(),
-        })
-        .await;
+    caller.end.leave("caller").await;
     let outcome = tokio::time::timeout(S(20_000), call.wait())
         .await
         .expect("call did not end")

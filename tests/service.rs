@@ -50,6 +50,8 @@ fn start_dev(fake: &FakeLiveKit) -> Running {
     let log = dir.path().join("dev.log");
     let child = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
         .arg("dev")
+        // The fake server has no media path: rooms get the simulated caller.
+        .arg("--simulated-caller")
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("LIVEKIT_URL", fake.url())

@@ -1,6 +1,6 @@
 //! The worker with the production `CallJobRunner` (a real call tree per job, provider doubles)
-//! against the fake LiveKit server: without a media transport jobs fail clearly; with the
-//! simulated caller a call runs to its end.
+//! against the fake LiveKit server: a room the WebRTC transport cannot join fails the job with the
+//! reason; with the simulated caller a call runs to its end.
 #![allow(clippy::unwrap_used)]
 
 #[path = "support/fake_livekit.rs"]
@@ -10,9 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fake_livekit::{FakeLiveKit, API_KEY, API_SECRET};
+use frontdesk::room::{LiveKitRoom, RoomConfig};
 use frontdesk::secret::Secret;
+use frontdesk::simulate::room::SimulatedCallerRoom;
 use frontdesk::status::ServiceStatus;
 use frontdesk::worker::{self, WorkerConfig, WorkerHandle};
+use frontdesk_actors::provider::RoomIo;
 use livekit_protocol as lk;
 use livekit_protocol::worker_message::Message as In;
 
@@ -41,12 +44,10 @@ fn call_deps() -> frontdesk_actors::call::CallDeps {
     }
 }
 
-async fn with_call_runner(
-    connector: Arc<dyn worker::RoomConnector>,
-) -> (FakeLiveKit, WorkerHandle) {
+async fn with_call_runner(room: Arc<dyn RoomIo>) -> (FakeLiveKit, WorkerHandle) {
     let fake = FakeLiveKit::start().await;
-    let name = connector.name();
-    let runner = worker::CallJobRunner::new(connector, call_deps(), Default::default());
+    let name = room.name();
+    let runner = worker::CallJobRunner::new(room, call_deps(), Default::default());
     let status = Arc::new(ServiceStatus::new());
     let w = worker::start(config(&fake), Arc::new(runner), Arc::clone(&status)).unwrap();
     fake.wait_for("registration", WAIT, |rs| {
@@ -62,12 +63,21 @@ async fn with_call_runner(
 }
 
 #[tokio::test]
-async fn without_media_transport_the_job_fails_clearly() {
-    let (fake, w) = with_call_runner(Arc::new(worker::NoMediaConnector)).await;
+async fn a_room_the_transport_cannot_join_fails_the_job_with_the_reason() {
+    // The fake server speaks the agent protocol only: its /rtc refuses the websocket upgrade.
+    let room = LiveKitRoom::new(RoomConfig {
+        connect_timeout_ms: 3_000,
+        ..RoomConfig::default()
+    });
+    let (fake, w) = with_call_runner(Arc::new(room)).await;
     assert!(fake.dispatch("AJ_1", "room-1").await.available);
     fake.wait_job_status("AJ_1", lk::JobStatus::JsFailed).await;
     let (_, error) = fake.job_statuses("AJ_1").pop().unwrap();
-    assert!(error.contains("no WebRTC media transport"), "{error}");
+    assert!(error.contains("could not join the room"), "{error}");
+    assert!(
+        error.contains("LiveKit server"),
+        "the reason is named: {error}"
+    );
     assert_eq!(w.active_jobs(), 0);
 }
 
@@ -81,8 +91,8 @@ async fn a_simulated_caller_call_runs_to_its_end() {
         pause: Duration::from_millis(100),
     };
     let clips = frontdesk::simulate::clips::Clips::load().unwrap();
-    let connector = worker::SimulatedCallerConnector::new(clips, caller);
-    let (fake, w) = with_call_runner(Arc::new(connector)).await;
+    let room = SimulatedCallerRoom::new(clips, caller);
+    let (fake, w) = with_call_runner(Arc::new(room)).await;
     assert!(fake.dispatch("AJ_1", "room-1").await.available);
     fake.wait_job_status("AJ_1", lk::JobStatus::JsRunning).await;
     // The caller hangs up after its first exchange: the call ends normally.

@@ -178,6 +178,8 @@ pub struct DialogueConfig {
     pub greeting: String,
     /// Spoken when a provider cannot be recovered and the call must end.
     pub apology: String,
+    /// Spoken when no caller audio reaches the room in time; then the call ends.
+    pub no_audio_prompt: String,
     /// LLM rounds per turn (each may call tools) before the agent gives up on the turn.
     pub max_tool_steps: u32,
     pub tool_timeout_ms: u32,
@@ -194,6 +196,7 @@ impl Default for DialogueConfig {
                 .into(),
             greeting: "Saint Mary's hospital, how can I help you?".into(),
             apology: "I'm sorry, our system is having trouble right now. Please call again in a few minutes.".into(),
+            no_audio_prompt: "I'm sorry, I can't hear you. Please try calling again.".into(),
             max_tool_steps: 5,
             tool_timeout_ms: 2_000,
             farewell_timeout_ms: 5_000,

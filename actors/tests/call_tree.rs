@@ -216,3 +216,72 @@ async fn barge_in_cancels_tts_flushes_and_truncates_context() {
     );
     assert!(said.len() >= 20, "context kept too little: {said:?}");
 }
+
+/// The agent's audio stops as soon as the VAD hears the caller, not when the barge-in window
+/// (300 ms) has passed: what the caller hears of the agent after starting to talk is the VAD's
+/// detection time plus the frames already in flight.
+#[tokio::test(start_paused = true)]
+async fn agent_audio_stops_at_the_callers_speech_start() {
+    let mut cfg = quiet_config();
+    cfg.dialogue.greeting = "Thank you for calling Saint Mary's hospital. Our opening hours are nine to five on weekdays and nine to one on Saturdays. How can I help you today?".into();
+    let mut h = start(cfg.clone(), Providers::fast()).await;
+    h.caller.silence(S(1_500)).await;
+    assert!(h.caller.agent_frames.len() > 30, "greeting playing");
+    let before = h.caller.agent_frames.len();
+    h.caller.speak(S(600)).await;
+    let over = h.caller.agent_frames.len() - before;
+    // VAD min speech (100 ms) + a frame or two in flight; the barge-in window is 300 ms.
+    let limit = (cfg.vad.min_speech_ms / 20 + 3) as usize;
+    assert!(
+        over <= limit,
+        "agent played {over} frames over the caller (limit {limit})"
+    );
+    h.caller.hang_up().await;
+    assert_eq!(h.call.wait().await.unwrap().barge_ins, 1);
+}
+
+/// Caller speech that ends before the barge-in window closes was a false start: the paused reply
+/// plays on from where it stopped and is not cancelled.
+#[tokio::test(start_paused = true)]
+async fn a_false_start_resumes_the_paused_reply() {
+    let mut cfg = quiet_config();
+    cfg.dialogue.greeting = "Thank you for calling Saint Mary's hospital. Our opening hours are nine to five on weekdays and nine to one on Saturdays. How can I help you today?".into();
+    // A window longer than the short burst plus the VAD's hangover.
+    cfg.turn.barge_in_min_speech_ms = 2_000;
+    let mut h = start(cfg, Providers::fast()).await;
+    h.caller.silence(S(1_500)).await;
+    let before = h.caller.agent_frames.len();
+    h.caller.speak(S(200)).await;
+    h.caller.silence(S(600)).await;
+    let paused = h.caller.agent_frames.len() - before;
+    assert!(paused < 15, "playout did not pause ({paused} frames)");
+    h.caller.silence(S(3_000)).await;
+    let after = h.caller.agent_frames.len() - before;
+    assert!(
+        after > paused + 50,
+        "the greeting did not resume ({after} frames)"
+    );
+    h.caller.hang_up().await;
+    assert_eq!(h.call.wait().await.unwrap().barge_ins, 0);
+}
+
+/// The room reports that no caller audio arrived: the agent says so, then ends the call with
+/// that reason (the worker reports such a job failed).
+#[tokio::test(start_paused = true)]
+async fn no_caller_audio_is_said_then_the_call_ends_with_that_reason() {
+    let mut h = start(quiet_config(), Providers::fast()).await;
+    h.caller
+        .room_event(frontdesk_actors::provider::RoomEvent::NoCallerAudio)
+        .await;
+    h.caller.silence(S(8_000)).await;
+    let outcome = h.call.wait().await.unwrap();
+    assert_eq!(outcome.reason, EndReason::NoCallerAudio);
+    assert!(h.caller.agent_frames.len() > 25, "the prompt was spoken");
+    let records = h.store.records();
+    assert!(
+        records.iter().any(
+            |r| matches!(&r.kind, RecordKind::CallEnded { reason } if reason == "no_caller_audio")
+        ),
+        "{records:?}"
+    );
+}

@@ -72,7 +72,12 @@ async fn room_to_vad_stays_at_its_bound_when_vad_stalls() {
         room: "r".into(),
         caller: "x".into(),
     };
-    let shared = CallShared::new(spec, quiet_config(), deps(Arc::new(StalledStt)));
+    let shared = CallShared::new(
+        spec,
+        quiet_config(),
+        deps(Arc::new(StalledStt)),
+        &[frontdesk_actors::audio::ROOM_RATE],
+    );
     let (end, link) = LoopbackRoom::pair(256);
     let (room, _) = Actor::spawn(
         None,
@@ -88,7 +93,7 @@ async fn room_to_vad_stays_at_its_bound_when_vad_stalls() {
         ROOM_RATE,
         Duration::ZERO,
     ) {
-        end.to_agent.send(RoomEvent::CallerAudio(f)).await.unwrap();
+        end.audio.send(f).await.unwrap();
     }
     tokio::time::sleep(S(100)).await;
     let e = &shared.room_to_vad;

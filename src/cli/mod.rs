@@ -42,6 +42,12 @@ pub enum Command {
         #[command(flatten)]
         args: WorkerArgs,
     },
+    /// Join a LiveKit room directly as the agent (no dispatch) and hold the call until the
+    /// caller leaves or ctrl-c: for trying the agent by hand.
+    Connect {
+        #[command(flatten)]
+        args: ConnectArgs,
+    },
     /// Validate the configuration, then reach the database, LiveKit and each provider.
     Check,
     /// Mint a LiveKit room join token for a test participant (prints the JWT).
@@ -67,6 +73,14 @@ pub enum Command {
     },
     /// Load the seed hospital (doctors, shifts, patients); running it twice changes nothing.
     Seed,
+    /// N real WebRTC callers against the agent on a LiveKit server (like `lk load-test`): caller
+    /// voice-to-voice, the agent's per-stage latencies, packet loss, CPU and memory per call.
+    Loadtest {
+        #[command(flatten)]
+        args: frontdesk::loadtest::LoadtestArgs,
+        #[command(flatten)]
+        livekit: LiveKitArgs,
+    },
     /// Run many concurrent calls offline against local providers and report latency per stage.
     Simulate {
         #[command(flatten)]
@@ -89,6 +103,55 @@ pub struct WorkerArgs {
     /// Health/metrics port [default: http.port].
     #[arg(long)]
     pub http_port: Option<u16>,
+    /// Rooms get a simulated caller instead of real WebRTC media (tests, demos without media).
+    #[arg(long)]
+    pub simulated_caller: bool,
+    #[command(flatten)]
+    pub livekit: LiveKitArgs,
+}
+
+/// LiveKit server and credentials, over LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct LiveKitArgs {
+    /// LiveKit server URL [default: worker.url, LIVEKIT_URL].
+    #[arg(long)]
+    pub url: Option<String>,
+    /// [default: LIVEKIT_API_KEY]
+    #[arg(long)]
+    pub api_key: Option<String>,
+    /// [default: LIVEKIT_API_SECRET]
+    #[arg(long)]
+    pub api_secret: Option<String>,
+}
+
+impl LiveKitArgs {
+    pub fn apply(&self, cfg: &mut AppConfig) {
+        if let Some(url) = &self.url {
+            cfg.worker.url = url.clone();
+        }
+        if let Some(key) = &self.api_key {
+            cfg.worker.api_key = frontdesk::secret::Secret::new(key);
+        }
+        if let Some(secret) = &self.api_secret {
+            cfg.worker.api_secret = frontdesk::secret::Secret::new(secret);
+        }
+    }
+}
+
+/// `connect`: which room, as whom.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ConnectArgs {
+    /// Room to join (created by the server if it does not exist).
+    #[arg(long)]
+    pub room: String,
+    /// The agent's identity in the room.
+    #[arg(long, default_value = "frontdesk-agent")]
+    pub identity: String,
+    /// Talk to this participant only [default: the first one who publishes audio].
+    #[arg(long)]
+    pub participant_identity: Option<String>,
+    #[command(flatten)]
+    pub livekit: LiveKitArgs,
 }
 
 impl WorkerArgs {
@@ -103,6 +166,7 @@ impl WorkerArgs {
         if let Some(port) = self.http_port {
             cfg.http.port = port;
         }
+        self.livekit.apply(cfg);
         if dev {
             cfg.worker.load_threshold = 1.0;
         }
@@ -113,6 +177,7 @@ impl Command {
     /// `dev` logs our crates at debug whatever the configuration says (libraries stay at info:
     /// rustls and tokio-postgres at debug drown everything else).
     pub fn log_level_override(&self) -> Option<&'static str> {
-        matches!(self, Command::Dev { .. }).then_some("info,frontdesk=debug,frontdesk_actors=debug")
+        matches!(self, Command::Dev { .. } | Command::Connect { .. })
+            .then_some("info,frontdesk=debug,frontdesk_actors=debug")
     }
 }

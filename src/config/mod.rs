@@ -19,6 +19,7 @@ use frontdesk_actors::PipelineConfig;
 use serde::Deserialize;
 
 use crate::providers::config::ProvidersConfig;
+use crate::room::RoomConfig;
 use crate::store::DatabaseConfig;
 use crate::telemetry::LogFormat;
 use crate::worker::WorkerConfig;
@@ -157,6 +158,7 @@ pub struct AppConfig {
     pub providers: ProvidersConfig,
     pub database: DatabaseConfig,
     pub worker: WorkerConfig,
+    pub room: RoomConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
     /// Which environment the configuration was loaded for (not a key in any file).
@@ -210,6 +212,7 @@ impl AppConfig {
         errors.extend(self.providers.validate());
         errors.extend(self.database.validate());
         errors.extend(self.worker.validate());
+        errors.extend(self.room.validate());
         errors.extend(self.http.validate());
         errors.extend(self.log.validate());
         if self.environment == Environment::Production {

@@ -13,7 +13,6 @@ use frontdesk_actors::audio::resample::Resampler;
 use frontdesk_actors::audio::{AudioFrame, FRAME_DURATION, ROOM_RATE};
 use frontdesk_actors::call::{spawn_call, CallDeps, CallObserver, CallSpec, TurnReport};
 use frontdesk_actors::doubles::{LoopbackRoom, RoomEnd};
-use frontdesk_actors::provider::RoomEvent;
 use tokio::time::Instant;
 
 use self::taps::{SttTap, Transcript, TtsTap};
@@ -226,10 +225,7 @@ impl Driver {
             self.send(Arc::clone(frame)).await;
         }
         self.listen(&mut tick).await;
-        let left = RoomEvent::ParticipantLeft {
-            identity: "console-caller".into(),
-        };
-        let _ = self.end.to_agent.send(left).await;
+        self.end.leave("console-caller").await;
         self.drain();
         self.agent
     }
@@ -259,7 +255,7 @@ impl Driver {
         let frame = AudioFrame::new(samples, ROOM_RATE, self.media_time);
         self.media_time += FRAME_DURATION;
         // A full queue means the pipeline is behind; dropping a frame is what a real room does.
-        let _ = self.end.to_agent.try_send(RoomEvent::CallerAudio(frame));
+        let _ = self.end.audio.try_send(frame);
     }
 
     /// Collect the agent's frames; true if any came.

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use frontdesk_actors::audio::{samples_per_frame, AudioFrame, FRAME_DURATION, ROOM_RATE};
 use frontdesk_actors::doubles::RoomEnd;
-use frontdesk_actors::provider::RoomEvent;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::clips::Clips;
@@ -105,13 +104,7 @@ impl Caller {
             let samples = self.step(&mut phase, agent_spoke, now);
             self.send(samples);
         }
-        let _ = self
-            .end
-            .to_agent
-            .send(RoomEvent::ParticipantLeft {
-                identity: "caller".into(),
-            })
-            .await;
+        self.end.leave("caller").await;
         self.stats
     }
 
@@ -158,12 +151,7 @@ impl Caller {
             timestamp: self.media_time,
         };
         self.media_time += FRAME_DURATION;
-        if self
-            .end
-            .to_agent
-            .try_send(RoomEvent::CallerAudio(frame))
-            .is_err()
-        {
+        if self.end.audio.try_send(frame).is_err() {
             self.stats.refused_frames += 1;
         }
     }

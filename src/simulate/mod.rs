@@ -5,6 +5,7 @@
 pub mod caller;
 pub mod clips;
 pub mod report;
+pub mod room;
 pub mod sysstat;
 pub mod wire;
 

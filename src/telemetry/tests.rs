@@ -94,3 +94,17 @@ fn json_lines_parse() {
         assert_eq!(v["message"], "hello");
     }
 }
+
+#[test]
+fn the_webrtc_stack_is_quiet_unless_the_level_names_it() {
+    let quiet = super::with_quiet_deps("info,frontdesk=debug");
+    assert!(quiet.contains(",rtc=error"), "{quiet}");
+    assert!(quiet.contains(",webrtc=warn"), "{quiet}");
+    let mine = super::with_quiet_deps("info,rtc=trace");
+    assert!(
+        mine.contains("rtc=trace") && !mine.contains("rtc=error"),
+        "{mine}"
+    );
+    assert!(mine.contains("rtc_ice=warn"), "{mine}");
+    assert!(tracing_subscriber::EnvFilter::try_new(quiet).is_ok());
+}

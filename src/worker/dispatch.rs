@@ -6,7 +6,7 @@ use std::time::Duration;
 use livekit_protocol as lk;
 use tokio::sync::watch;
 
-use super::job::{JobError, JobInfo};
+use super::job::{JobError, JobInfo, RunningJob};
 use super::state::Shared;
 use super::wire::{self, Acceptance};
 
@@ -115,29 +115,40 @@ fn job_info(sh: &Shared, job: &lk::Job, url: Option<String>, token: String) -> J
 async fn run_job(sh: Arc<Shared>, info: JobInfo, stop: watch::Receiver<bool>) {
     let job_id = info.job_id.clone();
     // In its own task so a panicking runner still frees the slot and reports the job failed.
-    let result = tokio::spawn(drive(Arc::clone(&sh), info, stop))
+    let (result, job) = tokio::spawn(drive(Arc::clone(&sh), info, stop))
         .await
-        .unwrap_or_else(|e| Err(JobError::Failed(format!("job task failed: {e}"))));
+        .unwrap_or_else(|e| (Err(JobError::Failed(format!("job task failed: {e}"))), None));
     report_end(&sh, &job_id, result);
+    if let Some(job) = job {
+        // The server fails a job whose agent leaves the room before its status arrives: the
+        // job (and with it the agent's presence in the room) goes only after the status.
+        tokio::time::sleep(LEAVE_AFTER_STATUS).await;
+        drop(job);
+    }
     // After the final status is queued, so a drain that sees no jobs also sees it sent.
     sh.jobs.remove(&job_id);
     sh.admission.release();
     sh.jobs_changed();
 }
 
-async fn drive(
-    sh: Arc<Shared>,
-    info: JobInfo,
-    mut stop: watch::Receiver<bool>,
-) -> Result<(), JobError> {
+/// How long a finished job's agent stays in its room after the final status was queued.
+const LEAVE_AFTER_STATUS: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The job's end, and the job itself (dropped only after its status is reported).
+type Driven = (Result<(), JobError>, Option<Box<dyn RunningJob>>);
+
+async fn drive(sh: Arc<Shared>, info: JobInfo, mut stop: watch::Receiver<bool>) -> Driven {
     let job_id = info.job_id.clone();
-    let mut job = sh.runner.start(info).await?;
+    let mut job = match sh.runner.start(info).await {
+        Ok(job) => job,
+        Err(e) => return (Err(e), None),
+    };
     tracing::info!(%job_id, "job running");
     sh.send(wire::job_status(&job_id, lk::JobStatus::JsRunning, ""));
     let mut ended = false;
     loop {
         tokio::select! {
-            end = job.finished() => return end,
+            end = job.finished() => return (end, Some(job)),
             // Also fires at once for an end requested while the job was starting.
             _ = stop.wait_for(|s| *s), if !ended => {
                 ended = true;

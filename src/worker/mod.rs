@@ -13,10 +13,12 @@
 //! #     second_signal: impl std::future::Future<Output = ()>,
 //! # ) -> Result<(), frontdesk::worker::WorkerError> {
 //! use std::sync::Arc;
-//! use frontdesk::worker::{self, CallJobRunner, NoMediaConnector};
+//! use frontdesk::room::{LiveKitRoom, RoomConfig};
+//! use frontdesk::worker::{self, CallJobRunner};
 //!
 //! let status = Arc::new(frontdesk::status::ServiceStatus::new());
-//! let runner = CallJobRunner::new(Arc::new(NoMediaConnector), deps, pipeline);
+//! let room = Arc::new(LiveKitRoom::new(RoomConfig::default()));
+//! let runner = CallJobRunner::new(room, deps, pipeline);
 //! let handle = worker::start(cfg, Arc::new(runner), status)?;
 //! tokio::select! {
 //!     gave_up = handle.wait() => gave_up?,
@@ -46,4 +48,4 @@ pub use config::WorkerConfig;
 pub use error::WorkerError;
 pub use handle::{start, WorkerHandle};
 pub use job::{JobError, JobInfo, JobRunner, RunningJob};
-pub use runner::{CallJobRunner, NoMediaConnector, RoomConnector, SimulatedCallerConnector};
+pub use runner::CallJobRunner;

@@ -19,6 +19,9 @@ pub struct ReplyLedger {
     pub text_ended: bool,
     /// The reply was interrupted; its audio must not be played any more.
     pub cancelled: bool,
+    /// The caller started talking over the reply: playout pauses until the dialogue decides
+    /// (barge-in: cancelled; a false start: resumed where it stopped).
+    pub held: bool,
     /// Chars of `text` already played when the current TTS session started (after a restart).
     segment_start: usize,
     segment_produced: Duration,
@@ -41,6 +44,11 @@ impl ReplyLedger {
 
     pub fn is_current(&self, reply_id: u64) -> bool {
         self.reply_id == reply_id && !self.cancelled
+    }
+
+    /// Whether playout of `reply_id` is paused for a possible barge-in.
+    pub fn is_held(&self, reply_id: u64) -> bool {
+        self.is_current(reply_id) && self.held
     }
 
     pub fn push_text(&mut self, reply_id: u64, text: &str) {

@@ -85,6 +85,8 @@ pub enum EndReason {
     CallerHungUp,
     AgentHungUp,
     RoomFailed(String),
+    /// No caller audio reached the room in time (the agent said so first).
+    NoCallerAudio,
     BudgetExhausted(ChildKind),
     Shutdown,
 }
@@ -95,6 +97,7 @@ impl EndReason {
             EndReason::CallerHungUp => "caller_hung_up",
             EndReason::AgentHungUp => "agent_hung_up",
             EndReason::RoomFailed(_) => "room_failed",
+            EndReason::NoCallerAudio => "no_caller_audio",
             EndReason::BudgetExhausted(_) => "budget_exhausted",
             EndReason::Shutdown => "shutdown",
         }

@@ -50,12 +50,18 @@ impl Actor for RoomActor {
         myself: ActorRef<RoomMsg>,
         link: RoomLink,
     ) -> Result<RoomState, ActorProcessingErr> {
-        let RoomLink { events, output } = link;
+        let RoomLink {
+            audio,
+            events,
+            output,
+            ..
+        } = link;
         Ok(RoomState {
             _ingress: spawn_pump(
                 &myself,
                 RoomMsg::PumpExited,
-                ingress(Arc::clone(&self.shared), events).instrument(self.shared.span.clone()),
+                ingress(Arc::clone(&self.shared), audio, events)
+                    .instrument(self.shared.span.clone()),
             ),
             _egress: spawn_pump(
                 &myself,
@@ -116,6 +122,7 @@ impl Inbound {
 
 async fn ingress(
     shared: Arc<CallShared>,
+    mut audio: tokio::sync::mpsc::Receiver<AudioFrame>,
     mut events: tokio::sync::mpsc::Receiver<RoomEvent>,
 ) -> Result<(), String> {
     let mut inbound = Inbound {
@@ -123,16 +130,72 @@ async fn ingress(
         resampler: None,
         out: Vec::with_capacity(8),
     };
+    let mut audio_open = true;
     let reason = loop {
-        match events.recv().await {
-            Some(RoomEvent::CallerAudio(frame)) => inbound.push(&shared, &frame),
-            Some(RoomEvent::ParticipantJoined { .. }) => {}
-            Some(RoomEvent::ParticipantLeft { .. }) | None => break EndReason::CallerHungUp,
-            Some(RoomEvent::Disconnected { reason }) => break EndReason::RoomFailed(reason),
+        // Events first: a hang-up never waits behind queued audio.
+        tokio::select! {
+            biased;
+            ev = events.recv() => match ev {
+                None => break EndReason::CallerHungUp,
+                Some(ev) => {
+                    if let Some(reason) = on_event(&shared, ev) {
+                        break reason;
+                    }
+                }
+            },
+            frame = audio.recv(), if audio_open => match frame {
+                Some(frame) => inbound.push(&shared, &frame),
+                None => audio_open = false,
+            },
         }
     };
     shared.to_supervisor(SupervisorMsg::RoomClosed(reason));
     Ok(())
+}
+
+/// What a room event means for the call: `Some` ends it.
+fn on_event(shared: &CallShared, ev: RoomEvent) -> Option<EndReason> {
+    let (call_id, turn) = (shared.call_id(), shared.turn());
+    match ev {
+        RoomEvent::ParticipantLeft { .. } => Some(EndReason::CallerHungUp),
+        RoomEvent::Disconnected { reason } => Some(EndReason::RoomFailed(reason)),
+        RoomEvent::NoCallerAudio => {
+            tracing::warn!(%call_id, turn, "no caller audio in the room: saying so, then ending the call");
+            let text = shared.cfg.dialogue.no_audio_prompt.clone();
+            shared.to_dialogue(DialogueMsg::Farewell {
+                text,
+                reason: EndReason::NoCallerAudio,
+            });
+            None
+        }
+        RoomEvent::Reconnecting { reason } => {
+            tracing::warn!(%call_id, turn, %reason, "room media reconnecting");
+            None
+        }
+        RoomEvent::Reconnected => {
+            tracing::info!(%call_id, turn, "room media reconnected");
+            None
+        }
+        RoomEvent::CallerMuted { muted } => {
+            tracing::info!(%call_id, turn, muted, "caller microphone");
+            None
+        }
+        RoomEvent::TrackUnpublished { .. } => {
+            tracing::info!(%call_id, turn, "caller unpublished their audio track");
+            None
+        }
+        RoomEvent::ParticipantJoined { .. } => None,
+    }
+}
+
+/// How often a held playout looks again (the dialogue decides within the barge-in window).
+const HOLD_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Wait while the caller's speech holds this reply's playout.
+async fn hold(shared: &CallShared, reply_id: u64) {
+    while lock(&shared.ledger).is_held(reply_id) {
+        tokio::time::sleep(HOLD_POLL).await;
+    }
 }
 
 async fn egress(shared: Arc<CallShared>, mut out: Box<dyn AgentAudioOut>) -> Result<(), String> {
@@ -144,6 +207,7 @@ async fn egress(shared: Arc<CallShared>, mut out: Box<dyn AgentAudioOut>) -> Res
                     crate::metrics::edge_dropped("tts_to_room", DropReason::Flush, 1);
                     continue;
                 }
+                hold(&shared, reply_id).await;
                 let now = Instant::now();
                 if next_due > now {
                     sleep_until(next_due).await;

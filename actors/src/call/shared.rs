@@ -73,10 +73,17 @@ pub struct CallShared {
     pub started: tokio::time::Instant,
     pub outbox: Mutex<Outbox>,
     pub routes: RwLock<Routes>,
+    /// Rates the room output takes as they are (see `RoomLink::output_rates`).
+    pub output_rates: &'static [u32],
 }
 
 impl CallShared {
-    pub fn new(spec: CallSpec, cfg: PipelineConfig, deps: CallDeps) -> Arc<Self> {
+    pub fn new(
+        spec: CallSpec,
+        cfg: PipelineConfig,
+        deps: CallDeps,
+        output_rates: &'static [u32],
+    ) -> Arc<Self> {
         let e = &cfg.edges;
         let chat = ChatContext::new(&cfg.dialogue.system_prompt);
         Arc::new(Self {
@@ -102,6 +109,7 @@ impl CallShared {
             outbox: Mutex::new(Outbox::new(spec.call_id.clone())),
             routes: RwLock::new(Routes::default()),
             counters: Counters::default(),
+            output_rates,
             span: tracing::info_span!("call", call_id = %spec.call_id, room = %spec.room),
             spec,
             cfg,

@@ -93,7 +93,7 @@ impl Actor for CallSupervisor {
         myself: ActorRef<SupervisorMsg>,
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        let shared = CallShared::new(args.spec, args.cfg, args.deps);
+        let shared = CallShared::new(args.spec, args.cfg, args.deps, args.link.output_rates);
         shared.set_routes(|r| r.supervisor = Some(myself.clone()));
         shared.record(RecordKind::CallStarted {
             room: shared.spec.room.clone(),

@@ -13,7 +13,8 @@ use super::pump::{spawn_pump, TaskGuard};
 use super::room::AgentOut;
 use super::shared::{lock, CallShared};
 use crate::audio::resample::Resampler;
-use crate::audio::{AudioFrame, ROOM_RATE};
+use crate::audio::AudioFrame;
+use crate::provider::room::output_rate;
 use crate::provider::{TtsError, TtsEvent, TtsInput, TtsRequest, TtsSession};
 
 #[derive(Debug)]
@@ -171,7 +172,7 @@ impl TtsActor {
     }
 }
 
-/// Synthesised audio → 48 kHz 20 ms frames → tts→room edge (waits for room: playout pace).
+/// Synthesised audio → 20 ms frames at the room output's rate → tts→room edge (waits for room: playout pace).
 async fn pump(
     shared: Arc<CallShared>,
     reply_id: u64,
@@ -190,8 +191,8 @@ async fn pump(
                     .as_ref()
                     .is_none_or(|r| r.from_hz() != sample_rate)
                 {
-                    resampler =
-                        Some(Resampler::new(sample_rate, ROOM_RATE).map_err(|e| e.to_string())?);
+                    let to = output_rate(shared.output_rates, sample_rate);
+                    resampler = Some(Resampler::new(sample_rate, to).map_err(|e| e.to_string())?);
                 }
                 if let Some(r) = resampler.as_mut() {
                     r.push(produced, &samples, &mut frames);

@@ -1,17 +1,30 @@
-//! A room made of channels: the test (or simulated caller) pushes caller events and reads the
-//! agent's frames.
+//! A room made of channels: the test (or simulated caller) pushes caller audio and events and
+//! reads the agent's frames.
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::audio::AudioFrame;
+use crate::audio::{AudioFrame, ROOM_RATE};
 use crate::provider::{AgentAudioOut, RoomError, RoomEvent, RoomLink};
 
 /// The caller's end of a loopback room.
 #[derive(Debug)]
 pub struct RoomEnd {
-    pub to_agent: mpsc::Sender<RoomEvent>,
+    /// Caller audio to the agent.
+    pub audio: mpsc::Sender<AudioFrame>,
+    /// Participant events to the agent (their own path: never behind audio).
+    pub events: mpsc::Sender<RoomEvent>,
     pub from_agent: mpsc::Receiver<AudioFrame>,
+}
+
+impl RoomEnd {
+    /// The caller hangs up.
+    pub async fn leave(&self, identity: &str) {
+        let left = RoomEvent::ParticipantLeft {
+            identity: identity.to_owned(),
+        };
+        let _ = self.events.send(left).await;
+    }
 }
 
 struct ChannelOut(mpsc::Sender<AudioFrame>);
@@ -26,17 +39,22 @@ impl AgentAudioOut for ChannelOut {
 pub struct LoopbackRoom;
 
 impl LoopbackRoom {
-    /// A connected pair. `capacity` bounds both directions (in frames).
+    /// A connected pair. `capacity` bounds the audio in each direction (in frames).
     pub fn pair(capacity: usize) -> (RoomEnd, RoomLink) {
-        let (to_agent, events) = mpsc::channel(capacity);
+        let (audio, audio_rx) = mpsc::channel(capacity);
+        let (events, events_rx) = mpsc::channel(16);
         let (out_tx, from_agent) = mpsc::channel(capacity);
         let link = RoomLink {
-            events,
+            audio: audio_rx,
+            events: events_rx,
             output: Box::new(ChannelOut(out_tx)),
+            output_rates: &[ROOM_RATE],
+            stay: None,
         };
         (
             RoomEnd {
-                to_agent,
+                audio,
+                events,
                 from_agent,
             },
             link,

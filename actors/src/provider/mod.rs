@@ -9,6 +9,6 @@ pub mod tts;
 pub use llm::{
     ChatMessage, ChatRequest, LlmError, LlmEvent, LlmProvider, Role, ToolCall, ToolSpec, Usage,
 };
-pub use room::{AgentAudioOut, RoomError, RoomEvent, RoomIo, RoomLink};
+pub use room::{AgentAudioOut, JoinRequest, RoomError, RoomEvent, RoomIo, RoomLink, StayGuard};
 pub use stt::{SttError, SttEvent, SttProvider, SttSession, SttSessionConfig, SttSink};
 pub use tts::{TtsError, TtsEvent, TtsInput, TtsProvider, TtsRequest, TtsSession};

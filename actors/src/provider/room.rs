@@ -1,24 +1,31 @@
-//! Room media: caller audio in, agent audio out, participant events.
+//! Room media: caller audio in, agent audio out, participant events. One seam for "a joined
+//! room": the LiveKit WebRTC transport and the simulated caller both implement [`RoomIo`].
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::audio::AudioFrame;
+use crate::audio::{AudioFrame, ROOM_RATE};
 
+/// Participant and connection events of a joined room. They travel on a path of their own
+/// ([`RoomLink::events`]), so a hang-up never waits behind queued audio.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RoomEvent {
-    /// Caller audio, any chunk size, at the room rate (48 kHz for LiveKit).
-    CallerAudio(AudioFrame),
-    ParticipantJoined {
-        identity: String,
-    },
-    ParticipantLeft {
-        identity: String,
-    },
-    /// The media connection is gone.
-    Disconnected {
-        reason: String,
-    },
+    /// The caller (the participant the call is with) is in the room.
+    ParticipantJoined { identity: String },
+    /// The caller left: the call is over.
+    ParticipantLeft { identity: String },
+    /// The caller muted or unmuted their microphone.
+    CallerMuted { muted: bool },
+    /// The caller unpublished their audio track (another may follow).
+    TrackUnpublished { identity: String },
+    /// No caller audio arrived within the room's timeout: the agent says so and ends the call.
+    NoCallerAudio,
+    /// The media connection is being recovered (resume, ICE restart, rejoin); audio may pause.
+    Reconnecting { reason: String },
+    /// The media connection is back.
+    Reconnected,
+    /// The media connection is gone for good.
+    Disconnected { reason: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,24 +47,94 @@ impl RoomError {
 /// The agent's audio track.
 #[async_trait]
 pub trait AgentAudioOut: Send + 'static {
-    /// One 20 ms frame at the room rate, sent when it is due for playout.
+    /// One 20 ms frame, at one of [`RoomLink::output_rates`] (else it is resampled before), sent
+    /// when it is due for playout.
     async fn send(&mut self, frame: AudioFrame) -> Result<(), RoomError>;
 }
 
-/// A joined room: inbound events and the agent's outbound track.
+/// A joined room: caller audio, events, and the agent's outbound track.
 pub struct RoomLink {
+    /// Caller audio, any chunk size, at the rate the transport delivers (LiveKit decodes Opus
+    /// straight to the pipeline's 16 kHz).
+    pub audio: mpsc::Receiver<AudioFrame>,
+    /// Participant and connection events, on their own path.
     pub events: mpsc::Receiver<RoomEvent>,
     pub output: Box<dyn AgentAudioOut>,
+    /// Rates the output takes as they are, preferred first: agent audio at another rate is
+    /// resampled to the first. An Opus track takes the TTS's own rate, saving a resampler.
+    pub output_rates: &'static [u32],
+    /// Keeps the agent in the room after the call ends, until dropped: whoever reports the
+    /// call's end (the worker's job status) takes it out and drops it after reporting, so the
+    /// server does not see the agent leave first. Left in the link, it goes with the call.
+    pub stay: Option<StayGuard>,
+}
+
+/// See [`RoomLink::stay`].
+pub struct StayGuard {
+    /// Dropped with the guard: that is the signal.
+    _held: Box<dyn Send + Sync>,
+}
+
+impl StayGuard {
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        Self {
+            _held: Box::new(held),
+        }
+    }
+}
+
+impl std::fmt::Debug for StayGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StayGuard")
+    }
 }
 
 impl std::fmt::Debug for RoomLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RoomLink").finish_non_exhaustive()
+        f.debug_struct("RoomLink")
+            .field("output_rates", &self.output_rates)
+            .finish_non_exhaustive()
     }
 }
 
-/// Joins rooms. LiveKit in production; a simulated caller in simulation and tests.
+/// The room output's rate for agent audio synthesised at `rate`.
+pub fn output_rate(rates: &[u32], rate: u32) -> u32 {
+    if rates.contains(&rate) {
+        rate
+    } else {
+        rates.first().copied().unwrap_or(ROOM_RATE)
+    }
+}
+
+/// What joining a room takes.
+#[derive(Clone, Default)]
+pub struct JoinRequest {
+    /// Server URL (ws(s):// or http(s)://).
+    pub url: String,
+    /// Room join token (a secret: never logged).
+    pub token: String,
+    pub room: String,
+    /// The participant the call is with, when the job names one; otherwise the first remote
+    /// participant that publishes audio.
+    pub caller: Option<String>,
+}
+
+impl std::fmt::Debug for JoinRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinRequest")
+            .field("url", &self.url)
+            .field("token", &"[redacted]")
+            .field("room", &self.room)
+            .field("caller", &self.caller)
+            .finish()
+    }
+}
+
+/// Joins rooms: the LiveKit WebRTC transport in production, a simulated caller in simulation
+/// and tests.
 #[async_trait]
 pub trait RoomIo: Send + Sync + 'static {
-    async fn join(&self, room: &str) -> Result<RoomLink, RoomError>;
+    /// For logs and `/worker`.
+    fn name(&self) -> &'static str;
+    async fn join(&self, req: JoinRequest) -> Result<RoomLink, RoomError>;
 }

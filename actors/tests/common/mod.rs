@@ -11,7 +11,7 @@ use frontdesk_actors::call::{
 };
 use frontdesk_actors::doubles::signal::speechlike;
 use frontdesk_actors::doubles::*;
-use frontdesk_actors::provider::{LlmProvider, RoomEvent, SttProvider, TtsProvider};
+use frontdesk_actors::provider::{LlmProvider, SttProvider, TtsProvider};
 use frontdesk_actors::store::Store;
 use frontdesk_actors::PipelineConfig;
 
@@ -120,7 +120,7 @@ impl Caller {
     async fn frame(&mut self, samples: Vec<i16>) {
         let f = AudioFrame::new(samples, ROOM_RATE, self.t);
         self.t += FRAME_DURATION;
-        let _ = self.end.to_agent.send(RoomEvent::CallerAudio(f)).await;
+        let _ = self.end.audio.send(f).await;
         tokio::time::sleep(FRAME_DURATION).await;
         while self.listening {
             match self.end.from_agent.try_recv() {
@@ -167,13 +167,12 @@ impl Caller {
         false
     }
 
+    /// A participant or connection event from the room.
+    pub async fn room_event(&mut self, ev: frontdesk_actors::provider::RoomEvent) {
+        let _ = self.end.events.send(ev).await;
+    }
+
     pub async fn hang_up(&mut self) {
-        let _ = self
-            .end
-            .to_agent
-            .send(RoomEvent::ParticipantLeft {
-                identity: "caller".into(),
-            })
-            .await;
+        self.end.leave("caller").await;
     }
 }

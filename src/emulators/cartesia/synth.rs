@@ -201,16 +201,19 @@ struct Synth {
     flush_id: u64,
 }
 
-/// A 220 Hz tone, continuous across chunks. From a table: computing `sin` per sample was the
-/// largest single cost of a many-call simulation, which must measure the service, not the emulator.
+/// A voice-like signal, continuous across chunks: a 150 Hz pitch with three overtones under a
+/// 4 Hz syllable envelope. A steady tone would be taken for background noise by the room's Opus
+/// DTX and not sent at all. From a sine table: computing `sin` per sample was the largest single
+/// cost of a many-call simulation, which must measure the service, not the emulator.
 fn tone(i: usize, rate: u32) -> i16 {
     const N: usize = 1024;
-    static TABLE: std::sync::OnceLock<[i16; N]> = std::sync::OnceLock::new();
+    static TABLE: std::sync::OnceLock<[f32; N]> = std::sync::OnceLock::new();
     let table = TABLE.get_or_init(|| {
-        std::array::from_fn(|k| {
-            ((k as f64 * std::f64::consts::TAU / N as f64).sin() * 6000.0) as i16
-        })
+        std::array::from_fn(|k| (k as f64 * std::f64::consts::TAU / N as f64).sin() as f32)
     });
-    let idx = (i as u64 * 220 * N as u64 / u64::from(rate.max(1))) as usize % N;
-    table[idx]
+    let rate = u64::from(rate.max(1));
+    let at = |hz: u64| table[(i as u64 * hz * N as u64 / rate) as usize % N];
+    let voiced = at(150) + at(300) / 2.0 + at(450) / 3.0 + at(600) / 4.0;
+    let envelope = 0.55 + 0.45 * at(4);
+    (voiced * envelope * 3_000.0) as i16
 }

@@ -146,8 +146,12 @@ impl Actor for DialogueActor {
             }
             DialogueMsg::EndOfTurnCheck => self.check_end_of_turn(state),
             DialogueMsg::BargeInCheck { speech } => {
-                if speech == state.speech && state.turn.is_speaking() && state.active.is_some() {
+                let latest = speech == state.speech;
+                if latest && state.turn.is_speaking() && state.active.is_some() {
                     self.barge_in(state);
+                } else if latest {
+                    // Too short to be a barge-in: the reply plays on from where it paused.
+                    lock(&self.shared.ledger).held = false;
                 }
             }
             DialogueMsg::ReplyDone { reply_id } => {
@@ -179,7 +183,14 @@ impl DialogueActor {
             VadEvent::SpeechStarted { .. } => {
                 state.turn.speech_started();
                 state.speech += 1;
-                if state.active.is_some() && state.farewell.is_none() {
+                if let Some(active) = state.active.as_ref().filter(|_| state.farewell.is_none()) {
+                    // Stop the agent's audio at once; the barge-in check decides whether the
+                    // reply is cancelled or resumes (a cough, a short "mm-hm").
+                    let mut ledger = lock(&self.shared.ledger);
+                    if ledger.reply_id == active.reply_id {
+                        ledger.held = true;
+                    }
+                    drop(ledger);
                     let speech = state.speech;
                     myself.send_after(self.shared.cfg.turn.barge_in_min_speech(), move || {
                         DialogueMsg::BargeInCheck { speech }
