@@ -1,7 +1,6 @@
 //! Cost of the caller-audio hot path per 20 ms frame: 48 kHz room frame → 16 kHz → VAD.
 //! Budget: ≤ 20 µs per frame for resample + VAD.
 
-use std::f64::consts::PI;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -14,22 +13,8 @@ use frontdesk_actors::audio::{
 };
 use frontdesk_actors::vad::{VadConfig, VadDetector};
 
-/// One second of voiced-speech-like audio (pitch harmonics to 2 kHz, 4 Hz syllable envelope).
-fn speech_like(rate: u32) -> Vec<i16> {
-    (0..rate as usize)
-        .map(|n| {
-            let t = n as f64 / f64::from(rate);
-            let voiced: f64 = (1..=13)
-                .map(|h| (2.0 * PI * 150.0 * h as f64 * t).sin() / h as f64)
-                .sum();
-            let envelope = 0.6 + 0.4 * (2.0 * PI * 4.0 * t).sin();
-            (6000.0 * envelope * voiced) as i16
-        })
-        .collect()
-}
-
 fn frames(rate: u32) -> Vec<AudioFrame> {
-    speech_like(rate)
+    common::speech_like(rate)
         .chunks_exact(samples_per_frame(rate))
         .enumerate()
         .map(|(i, c)| AudioFrame::new(c, rate, FRAME_DURATION * i as u32))

@@ -5,7 +5,6 @@
 //! Budget (issue: ≤ 3 ms CPU per call-second for SRTP + decode + encode): 50 frames a second each
 //! way, so ≤ 30 µs per frame per direction leaves room for SRTP and the peer connection.
 
-use std::f64::consts::PI;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -24,24 +23,10 @@ const SETTINGS: EncoderSettings = EncoderSettings {
     fec: true,
 };
 
-/// One second of voiced-speech-like audio (pitch harmonics to 2 kHz, 4 Hz syllable envelope).
-fn speech_like(rate: u32) -> Vec<i16> {
-    (0..rate as usize)
-        .map(|n| {
-            let t = n as f64 / f64::from(rate);
-            let voiced: f64 = (1..=13)
-                .map(|h| (2.0 * PI * 150.0 * h as f64 * t).sin() / h as f64)
-                .sum();
-            let envelope = 0.6 + 0.4 * (2.0 * PI * 4.0 * t).sin();
-            (6000.0 * envelope * voiced) as i16
-        })
-        .collect()
-}
-
 /// One second of 20 ms Opus packets (as a caller's browser would send them: 48 kHz input).
 fn packets() -> Vec<Vec<u8>> {
     let mut enc = OpusEncoder::new(48_000, SETTINGS).expect("opus encoder");
-    speech_like(48_000)
+    common::speech_like(48_000)
         .chunks_exact(960)
         .map(|c| match enc.encode(c).expect("encode") {
             Encoded::Packet(p) => p.to_vec(),
@@ -95,7 +80,7 @@ fn bench_decode_48k_resample_vad(c: &mut Criterion) {
 }
 
 fn bench_encode(c: &mut Criterion) {
-    let input = speech_like(24_000);
+    let input = common::speech_like(24_000);
     let frame = samples_per_frame(24_000);
     let mut enc = OpusEncoder::new(24_000, SETTINGS).expect("encoder");
     let mut i = 0;
@@ -109,7 +94,7 @@ fn bench_encode(c: &mut Criterion) {
 }
 
 fn bench_resample_encode_48k(c: &mut Criterion) {
-    let input = speech_like(24_000);
+    let input = common::speech_like(24_000);
     let frame = samples_per_frame(24_000);
     let mut resampler = Resampler::new(24_000, 48_000).expect("supported rate");
     let mut enc = OpusEncoder::new(48_000, SETTINGS).expect("encoder");

@@ -171,6 +171,14 @@ async fn a_dispatched_agent_books_the_callers_appointment() {
     assert!(tools.contains(&"book_appointment".to_owned()), "{tools:?}");
     let (stt_s, prompt, completion, chars, cost) = db.usage(call).expect("usage recorded");
     assert!(stt_s > 5.0 && prompt > 0 && completion > 0 && chars > 50 && cost > 0.0);
+    // A hospital's logs: the caller's name and birth date never at INFO or above.
+    let log = agent.log_text();
+    let leaked: Vec<&str> = log
+        .lines()
+        .filter(|l| !l.contains("\"level\":\"DEBUG\"") && !l.contains("\"level\":\"TRACE\""))
+        .filter(|l| l.contains("Fischer") || l.contains("seventy nine"))
+        .collect();
+    assert!(leaked.is_empty(), "patient data at INFO+: {leaked:?}");
     let booked = db.appointments_of(NOAH_FISCHER);
     assert!(
         booked.iter().any(|(doctor, _)| *doctor == DR_HART),

@@ -17,14 +17,7 @@ use serde_json::Value;
 
 const CALLS: usize = 3;
 const TURNS: usize = 2;
-const STAGES: [&str; 6] = [
-    "transcription_delay",
-    "end_of_turn_delay",
-    "llm_ttft",
-    "tts_ttfb",
-    "turn_latency",
-    "pipeline_overhead",
-];
+use frontdesk::simulate::report::TURN_STAGES as STAGES;
 
 /// Runs the load test; its JSON report, with its output printed on failure.
 async fn loadtest(server: &LiveKitServer, report: &std::path::Path) -> Value {

@@ -114,6 +114,19 @@ async fn listen(link: &mut RoomLink, d: Duration) -> (usize, usize) {
     (all, loud)
 }
 
+/// What `from` said (fixture line `n`) and `to` heard, each as (samples, loud samples).
+async fn say_to(
+    from: &mut RoomLink,
+    to: &mut RoomLink,
+    n: u32,
+) -> ((usize, usize), (usize, usize)) {
+    let line = speech(n);
+    let said = (line.len() * 320, loud(&line));
+    let window = Duration::from_millis(20 * line.len() as u64 + 700);
+    let (heard, ()) = tokio::join!(listen(to, window), speak(from, line));
+    (heard, said)
+}
+
 async fn next_event(link: &mut RoomLink, within: Duration) -> Option<RoomEvent> {
     tokio::time::timeout(within, link.events.recv())
         .await
@@ -165,15 +178,7 @@ async fn audio_flows_both_ways_through_the_server() {
         }
     );
     // The caller says a line: the agent hears it, decoded straight to 16 kHz.
-    let line = speech(2);
-    let (said, said_loud) = (line.len() * 320, loud(&line));
-    let (heard_by_agent, _) = tokio::join!(
-        listen(
-            &mut a.link,
-            Duration::from_millis(20 * line.len() as u64 + 700)
-        ),
-        speak(&mut c.link, line),
-    );
+    let (heard_by_agent, (said, said_loud)) = say_to(&mut c.link, &mut a.link, 2).await;
     assert!(
         heard_by_agent.0 >= said,
         "the agent heard {heard_by_agent:?} of {said} samples"
@@ -184,15 +189,7 @@ async fn audio_flows_both_ways_through_the_server() {
         heard_by_agent.1
     );
     // The agent answers: the caller hears it.
-    let line = speech(4);
-    let said_loud = loud(&line);
-    let (heard_by_caller, _) = tokio::join!(
-        listen(
-            &mut c.link,
-            Duration::from_millis(20 * line.len() as u64 + 700)
-        ),
-        speak(&mut a.link, line),
-    );
+    let (heard_by_caller, (_, said_loud)) = say_to(&mut a.link, &mut c.link, 4).await;
     assert!(
         heard_by_caller.1 * 10 >= said_loud * 8,
         "the caller heard {heard_by_caller:?} of {said_loud} loud"
@@ -487,15 +484,7 @@ async fn a_signal_blip_is_resumed_without_dropping_the_call() {
     eprintln!("blip: {ev:?}");
     wait_event(&mut a.link, WAIT, |e| *e == RoomEvent::Reconnected).await;
     // Same participant, same call: the caller is still there and hears the agent.
-    let line = speech(3);
-    let said_loud = loud(&line);
-    let (heard, _) = tokio::join!(
-        listen(
-            &mut c.link,
-            Duration::from_millis(20 * line.len() as u64 + 700)
-        ),
-        speak(&mut a.link, line),
-    );
+    let (heard, (_, said_loud)) = say_to(&mut a.link, &mut c.link, 3).await;
     assert!(
         heard.1 * 10 >= said_loud * 7,
         "after the blip the caller heard {heard:?} of {said_loud} loud"

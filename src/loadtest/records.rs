@@ -23,14 +23,8 @@ pub struct AgentTurn {
     pub pipeline_overhead: Option<f64>,
 }
 
-pub const STAGES: [&str; 6] = [
-    "transcription_delay",
-    "end_of_turn_delay",
-    "llm_ttft",
-    "tts_ttfb",
-    "turn_latency",
-    "pipeline_overhead",
-];
+/// The stages of a turn's record, in table order.
+pub use crate::simulate::report::TURN_STAGES as STAGES;
 
 impl AgentTurn {
     /// In [`STAGES`] order.

@@ -10,13 +10,24 @@ use frontdesk_actors::call::{CallObserver, CallOutcome, EndReason, TurnReport};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-pub const STAGES: [&str; 10] = [
+/// The per-turn latencies a call record keeps (the `turns` table), in table order.
+pub const TURN_STAGES: [&str; 6] = [
     "transcription_delay",
     "end_of_turn_delay",
     "llm_ttft",
     "tts_ttfb",
     "turn_latency",
     "pipeline_overhead",
+];
+
+/// The simulation's table: the recorded stages, then where the overhead went.
+pub const STAGES: [&str; 10] = [
+    TURN_STAGES[0],
+    TURN_STAGES[1],
+    TURN_STAGES[2],
+    TURN_STAGES[3],
+    TURN_STAGES[4],
+    TURN_STAGES[5],
     "  eot_lag",
     "  reply_start_lag",
     "  tts_start_lag",

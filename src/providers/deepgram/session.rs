@@ -259,7 +259,9 @@ fn on_text(text: &str) -> Option<SttEvent> {
         Err(e) => {
             metrics::counter!("frontdesk_provider_bad_messages_total", "provider" => "deepgram")
                 .increment(1);
-            tracing::warn!(error = %e, message = %truncate(text), "deepgram: bad message skipped");
+            // The message may hold transcript words (patient data): its text only at debug.
+            tracing::warn!(error = %e, bytes = text.len(), "deepgram: bad message skipped");
+            tracing::debug!(message = %truncate(text), "deepgram: the bad message");
             None
         }
     }
