@@ -36,6 +36,10 @@ pub struct VadDetector {
     started_at: Duration,
     /// End of the latest speech frame of the current utterance.
     last_speech_end: Duration,
+    /// Loudest voiced frame of the current onset or utterance, dBFS.
+    peak_dbfs: f32,
+    /// See `VadConfig::tail_floor_db` (0: off).
+    tail_floor_db: f32,
 }
 
 impl VadDetector {
@@ -52,6 +56,8 @@ impl VadDetector {
             onset_at: Duration::ZERO,
             started_at: Duration::ZERO,
             last_speech_end: Duration::ZERO,
+            peak_dbfs: -100.0,
+            tail_floor_db: cfg.tail_floor_db as f32,
         })
     }
 
@@ -65,11 +71,14 @@ impl VadDetector {
         forward: &mut Vec<AudioFrame>,
     ) -> Result<Option<VadEvent>, AudioError> {
         check_frame(&frame)?;
-        let is_speech = self.vad.is_speech(&frame.samples)?;
+        let is_speech = self.vad.is_speech(&frame.samples)? && !self.is_fading_tail(&frame);
         if is_speech {
+            let level = frame.level_dbfs();
             if self.machine.state() == SpeechState::Silence {
                 self.onset_at = frame.timestamp;
+                self.peak_dbfs = level;
             }
+            self.peak_dbfs = self.peak_dbfs.max(level);
             self.last_speech_end = frame.end();
         }
         let event = match self.machine.step(is_speech) {
@@ -98,6 +107,13 @@ impl VadDetector {
             }
         };
         Ok(event)
+    }
+
+    /// A voiced frame inside an utterance far enough below its peak to be the fading tail.
+    fn is_fading_tail(&self, frame: &AudioFrame) -> bool {
+        self.tail_floor_db > 0.0
+            && self.machine.is_speaking()
+            && frame.level_dbfs() < self.peak_dbfs - self.tail_floor_db
     }
 
     /// True inside an utterance (including its hangover).
@@ -283,6 +299,49 @@ mod tests {
         );
         assert_eq!(fwd.len(), 1);
         assert!(!det.is_speaking());
+    }
+
+    /// A loud line that fades out: webrtc-vad keeps hearing voice in the quiet tail, the tail
+    /// floor ends the utterance where the level fell 30 dB below its peak.
+    #[test]
+    fn the_fading_tail_of_an_utterance_counts_as_silence() {
+        let mut audio = quiet(1, 16_000);
+        let mut line = speech_like(16_000, 16_000);
+        // The last 300 ms fade to a whisper 40 dB down, still voiced.
+        let n = line.len();
+        for (k, s) in line[n - 4_800..].iter_mut().enumerate() {
+            *s = (f64::from(*s) * if k < 800 { 1.0 } else { 0.01 }) as i16;
+        }
+        audio.extend(line);
+        audio.extend(quiet(2, 24_000));
+        let frames: Vec<AudioFrame> = audio
+            .chunks(FRAME)
+            .enumerate()
+            .map(|(i, c)| frame(c, i))
+            .collect();
+        let end_with = |tail_floor_db| {
+            let cfg = VadConfig {
+                tail_floor_db,
+                ..VadConfig::default()
+            };
+            let mut det = VadDetector::new(&cfg).unwrap();
+            drive(&mut det, &frames)
+                .into_iter()
+                .find_map(|(_, e, _)| match e {
+                    VadEvent::SpeechEnded { at, .. } => Some(ms(at)),
+                    _ => None,
+                })
+        };
+        let (floored, off) = (end_with(30).unwrap(), end_with(0).unwrap());
+        // Loud until 1750 ms, the whisper on to 2000 ms.
+        assert!(
+            (1740..=1800).contains(&floored),
+            "ended at {floored} ms with the floor"
+        );
+        assert!(
+            off >= floored + 60,
+            "ended at {off} ms without it (webrtc-vad hears the whisper), {floored} ms with it"
+        );
     }
 
     #[test]

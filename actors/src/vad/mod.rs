@@ -29,6 +29,11 @@ pub struct VadConfig {
     pub hangover_ms: u32,
     /// Audio before the detected onset that is still sent to STT.
     pub preroll_ms: u32,
+    /// Inside an utterance, a frame this many dB below its loudest frame counts as silence for
+    /// the hangover even when webrtc-vad still hears voice in it: the fading tail of the last
+    /// syllable, which webrtc-vad keeps for 60–120 ms. Relative, so a quiet line ends the same way
+    /// as a loud one. 0 turns it off.
+    pub tail_floor_db: u32,
 }
 
 impl Default for VadConfig {
@@ -38,6 +43,7 @@ impl Default for VadConfig {
             min_speech_ms: 100,
             hangover_ms: 400,
             preroll_ms: 200,
+            tail_floor_db: 30,
         }
     }
 }
@@ -60,6 +66,12 @@ impl VadConfig {
             return Err(format!(
                 "aggressiveness must be 0..=3, got {}",
                 self.aggressiveness
+            ));
+        }
+        if self.tail_floor_db > 90 {
+            return Err(format!(
+                "tail_floor_db must be at most 90, got {}",
+                self.tail_floor_db
             ));
         }
         if self.min_speech_ms < 20 {
