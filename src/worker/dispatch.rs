@@ -119,16 +119,16 @@ async fn run_job(sh: Arc<Shared>, info: JobInfo, stop: watch::Receiver<bool>) {
         .await
         .unwrap_or_else(|e| (Err(JobError::Failed(format!("job task failed: {e}"))), None));
     report_end(&sh, &job_id, result);
+    // After the final status is queued, so a drain that sees no jobs also sees it sent.
+    sh.jobs.remove(&job_id);
+    sh.admission.release();
+    sh.jobs_changed();
     if let Some(job) = job {
         // The server fails a job whose agent leaves the room before its status arrives: the
         // job (and with it the agent's presence in the room) goes only after the status.
         tokio::time::sleep(LEAVE_AFTER_STATUS).await;
         drop(job);
     }
-    // After the final status is queued, so a drain that sees no jobs also sees it sent.
-    sh.jobs.remove(&job_id);
-    sh.admission.release();
-    sh.jobs_changed();
 }
 
 /// How long a finished job's agent stays in its room after the final status was queued.
