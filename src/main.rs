@@ -96,7 +96,15 @@ fn dispatch(command: Command, mut cfg: AppConfig) -> anyhow::Result<()> {
         Command::Console { args } => console_command(&cfg, &args),
         Command::Emulators { args } => multi_thread()?.block_on(async {
             let emulators = frontdesk::emulators::serve::start(&args).await?;
-            print!("{}", frontdesk::emulators::serve::describe(&emulators));
+            use std::io::Write;
+            let text = if args.json {
+                frontdesk::emulators::serve::describe_json(&emulators)
+            } else {
+                frontdesk::emulators::serve::describe(&emulators)
+            };
+            print!("{text}");
+            // Scripts read the addresses through a pipe: do not leave them in the buffer.
+            std::io::stdout().flush()?;
             tokio::signal::ctrl_c().await?;
             Ok(())
         }),

@@ -25,9 +25,13 @@ pub enum FaultKind {
     MalformedJson,
     /// Close the websocket with an unexpected close code.
     WrongCloseCode,
+    /// The provider's own in-band error message after a few good ones (OpenAI's
+    /// `data: {"error": ...}` mid-stream). Only where the API has one.
+    ErrorEvent,
 }
 
 impl FaultKind {
+    /// The transport-level kinds (every emulator supports them; `ErrorEvent` is per API).
     pub const ALL: [FaultKind; 6] = [
         FaultKind::DropSocket,
         FaultKind::Stall,
@@ -45,7 +49,16 @@ impl FaultKind {
             FaultKind::ServerError => "server_error",
             FaultKind::MalformedJson => "malformed_json",
             FaultKind::WrongCloseCode => "wrong_close_code",
+            FaultKind::ErrorEvent => "error_event",
         }
+    }
+
+    /// The kind named `s` (as in [`Self::as_str`]).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .chain([Self::ErrorEvent])
+            .find(|k| k.as_str() == s)
     }
 }
 

@@ -2,6 +2,7 @@
 //! (shared/docs/protocols.md), so the real clients are what runs in tests and simulation. Each has
 //! latency settings and fault injection (`faults`).
 
+pub mod admin;
 pub mod cartesia;
 pub mod deepgram;
 pub mod faults;
@@ -24,7 +25,8 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// Serve `router` on `addr` (port 0: any free port).
+    /// Serve `router` on `addr` (port 0: any free port), with the fault controls
+    /// ([`admin`]) beside it.
     pub async fn serve(
         name: &'static str,
         addr: SocketAddr,
@@ -35,6 +37,7 @@ impl Emulator {
             .await
             .with_context(|| format!("{name} emulator: binding {addr}"))?;
         let addr = listener.local_addr()?;
+        let router = router.merge(admin::routes(faults.clone()));
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
                 tracing::error!(emulator = name, error = %e, "emulator stopped");

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use super::faults::FaultConfig;
+use super::faults::{FaultConfig, FaultKind};
 use super::{cartesia, deepgram, openai, Emulator};
 
 #[derive(clap::Args, Clone, Debug)]
@@ -20,6 +20,31 @@ pub struct ServeArgs {
     /// Share of connections/requests that get an injected fault.
     #[arg(long, default_value_t = 0.0)]
     pub fault_rate: f64,
+    /// Fault kinds to draw from (comma-separated: drop_socket, stall, rate_limited,
+    /// server_error, malformed_json, wrong_close_code, error_event); default every kind each
+    /// emulator supports. A test can also force the next fault: POST /_emulator/faults/next.
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
+    pub fault_kinds: Vec<FaultKind>,
+    /// Mid-stream faults strike after this many server messages.
+    #[arg(long, default_value_t = 3)]
+    pub fault_after: u32,
+    /// Seed of the fault draws (the same seed repeats a run's faults).
+    #[arg(long, default_value_t = 1)]
+    pub fault_seed: u64,
+    /// Print where each emulator listens as one JSON line (for scripts) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_kind(s: &str) -> Result<FaultKind, String> {
+    FaultKind::parse(s.trim()).ok_or_else(|| {
+        let known: Vec<&str> = FaultKind::ALL
+            .iter()
+            .chain(&[FaultKind::ErrorEvent])
+            .map(|k| k.as_str())
+            .collect();
+        format!("unknown fault kind {s:?} (known: {})", known.join(", "))
+    })
 }
 
 /// Start every emulator; refuses anything but loopback addresses.
@@ -30,9 +55,16 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Vec<Emulator>> {
             "emulators only listen on loopback, not {addr}"
         );
     }
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.fault_rate),
+        "--fault-rate must be between 0 and 1, not {}",
+        args.fault_rate
+    );
     let faults = FaultConfig {
         rate: args.fault_rate,
-        ..Default::default()
+        kinds: args.fault_kinds.clone(),
+        after_messages: args.fault_after,
+        seed: args.fault_seed,
     };
     let llm = openai::start(
         openai::OpenAiEmulatorConfig {
@@ -59,6 +91,22 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Vec<Emulator>> {
     )
     .await?;
     Ok(vec![stt, llm, tts])
+}
+
+/// Where each emulator listens, as one JSON object line: `{"deepgram": "ws://...", ...}`.
+pub fn describe_json(emulators: &[Emulator]) -> String {
+    let urls: serde_json::Map<String, serde_json::Value> = emulators
+        .iter()
+        .map(|e| {
+            let url = if e.name == "openai" {
+                e.http_url()
+            } else {
+                e.ws_url()
+            };
+            (e.name.to_owned(), url.into())
+        })
+        .collect();
+    format!("{}\n", serde_json::Value::Object(urls))
 }
 
 /// Where each emulator listens, for people and scripts.
@@ -90,13 +138,7 @@ mod tests {
     #[tokio::test]
     async fn starts_on_free_ports_and_refuses_non_loopback() -> anyhow::Result<()> {
         let any: SocketAddr = "127.0.0.1:0".parse()?;
-        let emus = start(&ServeArgs {
-            deepgram: any,
-            openai: any,
-            cartesia: any,
-            fault_rate: 0.0,
-        })
-        .await?;
+        let emus = start(&args(any, any)).await?;
         let text = describe(&emus);
         assert!(
             text.contains("/v1/listen")
@@ -107,14 +149,43 @@ mod tests {
         assert_eq!(emus.len(), 3);
         assert!(emus.iter().all(|e| e.addr.port() != 0));
         let public: SocketAddr = "0.0.0.0:0".parse()?;
-        assert!(start(&ServeArgs {
-            deepgram: any,
-            openai: public,
-            cartesia: any,
-            fault_rate: 0.0
-        })
-        .await
-        .is_err());
+        assert!(start(&args(any, public)).await.is_err());
+        let json: serde_json::Value = serde_json::from_str(&describe_json(&emus))?;
+        let openai = format!("http://{}", emus[1].addr);
+        assert_eq!(json["openai"], openai.as_str());
+        assert!(json["deepgram"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("ws://")));
         Ok(())
+    }
+
+    fn args(any: SocketAddr, openai: SocketAddr) -> ServeArgs {
+        ServeArgs {
+            deepgram: any,
+            openai,
+            cartesia: any,
+            fault_rate: 0.0,
+            fault_kinds: vec![],
+            fault_after: 3,
+            fault_seed: 1,
+            json: false,
+        }
+    }
+
+    #[test]
+    fn fault_flags_are_checked() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let ok = Cli::try_parse_from(["x", "--fault-kinds", "stall,error_event"]);
+        assert_eq!(
+            ok.map(|c| c.args.fault_kinds).ok(),
+            Some(vec![FaultKind::Stall, FaultKind::ErrorEvent])
+        );
+        let bad = Cli::try_parse_from(["x", "--fault-kinds", "stal"]).err();
+        assert!(bad.is_some_and(|e| e.to_string().contains("unknown fault kind \"stal\"")));
     }
 }

@@ -251,6 +251,38 @@ pub fn caller_python() -> Option<PathBuf> {
     }
 }
 
+/// The python of the SDK conformance venv (the vendors' official SDKs, `.ci/sdk-venv.sh`):
+/// `FRONTDESK_SDK_PYTHON`, else the script when python3 exists, else the cached venv; None after
+/// printing why the test is skipped (panics instead under FRONTDESK_REQUIRE_E2E=1).
+pub fn sdk_python() -> Option<PathBuf> {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let found = PYTHON.get_or_init(|| {
+        if let Some(python) = env_path("FRONTDESK_SDK_PYTHON") {
+            return if is_executable(&python) {
+                Ok(python)
+            } else {
+                Err(format!(
+                    "FRONTDESK_SDK_PYTHON={} is not executable",
+                    python.display()
+                ))
+            };
+        }
+        if on_path("python3", &[]) || std::env::var_os("PYTHON").is_some() {
+            return run_ci_script(".ci/sdk-venv.sh", &cache_dir());
+        }
+        let cached = cache_dir().join("sdk-venv/bin/python");
+        if is_executable(&cached) {
+            Ok(cached)
+        } else {
+            Err("FRONTDESK_SDK_PYTHON unset, no python3, no cached sdk-venv".into())
+        }
+    });
+    match found {
+        Ok(python) => Some(python.clone()),
+        Err(reason) => unavailable("no SDK venv", reason),
+    }
+}
+
 /// E2E tests of one binary take this in turn: on 2 cores, two calls at once would measure the
 /// machine rather than the code.
 pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
@@ -289,7 +321,7 @@ impl Ports {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
     /// SIGTERM twice (the second forces it): rooms are closed and participants told
-    /// (SERVER_SHUTDOWN); they do not come back by themselves.
+    /// (SERVER_SHUTDOWN), unless the signal socket closes first; then the SDKs reconnect.
     Graceful,
     /// SIGKILL, a crash: clients see the connection drop and reconnect once it is back.
     Kill,
@@ -552,8 +584,8 @@ impl LiveKitServer {
     }
 
     /// Stops (gracefully) and starts again on the same ports: the "server restarted mid-call"
-    /// case. Clients in rooms are disconnected (SERVER_SHUTDOWN) and do not come back by
-    /// themselves; see [`Self::crash_restart`] for the other case.
+    /// case. Clients in rooms are usually disconnected (SERVER_SHUTDOWN); when the Leave loses
+    /// the race with the socket closing they reconnect instead (see [`Self::crash_restart`]).
     pub async fn restart(&mut self) {
         self.stop().await;
         self.start_again().await;

@@ -260,7 +260,7 @@ impl Conn {
                 close(socket, 1011, "NET-0000").await;
                 Flow::Stop
             }
-            FaultKind::RateLimited | FaultKind::ServerError => Flow::Go,
+            FaultKind::RateLimited | FaultKind::ServerError | FaultKind::ErrorEvent => Flow::Go,
         }
     }
 }

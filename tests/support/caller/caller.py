@@ -37,6 +37,7 @@ Script: a JSON list of steps, run in order (paths relative to the script file):
                                                          wait for agent speech, speak that far in
     {"leave": true}                                      disconnect
     {"wait_disconnect": {"timeout_ms": 10000}}           until the agent leaves or we are dropped
+    {"wait_disconnect": {"or_reconnecting": true}}       ... or the SDK starts reconnecting
 A step that times out fails (step_timeout event, an error in the report) and ends the script
 unless --keep-going.
 
@@ -244,6 +245,7 @@ class Caller:
         self.agents_present = set()
         self.agent_ever_joined = False
         self.room_disconnected = False
+        self.reconnecting_seen = False
         self.disconnect_reason = None
         self.left = False
         self.participants = {}
@@ -331,6 +333,10 @@ class Caller:
                     self.on_track_subscribed(pub.track, pub, p)
                     if self.listened is not None:
                         return
+
+    def on_reconnecting(self):
+        self.reconnecting_seen = True
+        self.event("reconnecting")
 
     def on_disconnected(self, reason):
         self.room_disconnected = True
@@ -455,6 +461,7 @@ class Caller:
             await self.wait_until(
                 lambda: self.room_disconnected
                 or self.left
+                or (value.get("or_reconnecting", False) and self.reconnecting_seen)
                 or (self.agent_ever_joined and not self.agents_present),
                 value.get("timeout_ms", 10000),
                 kind,
@@ -491,7 +498,7 @@ class Caller:
         self.room.on("track_subscribed", self.on_track_subscribed)
         self.room.on("track_unsubscribed", self.on_track_unsubscribed)
         self.room.on("disconnected", self.on_disconnected)
-        self.room.on("reconnecting", lambda: self.event("reconnecting"))
+        self.room.on("reconnecting", self.on_reconnecting)
         self.room.on("reconnected", lambda: self.event("reconnected"))
         log.info("connecting to %s room %s as %s", a.url, a.room, a.identity)
         await self.room.connect(a.url, token, rtc.RoomOptions(auto_subscribe=True))
@@ -692,7 +699,7 @@ def parse_script(path, rate):
                 "wait_agent_speech": {"timeout_ms"},
                 "wait_agent_silence": {"quiet_ms", "timeout_ms"},
                 "barge_in": {"after_ms", "say", "timeout_ms"},
-                "wait_disconnect": {"timeout_ms"},
+                "wait_disconnect": {"timeout_ms", "or_reconnecting"},
             }[kind]
             unknown = set(value) - allowed
             if unknown:
