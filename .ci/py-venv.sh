@@ -3,9 +3,11 @@
 # Prints (last stdout line) the python of a venv holding exactly the pinned packages of
 # REQUIREMENTS (relative to the project root). The venv lives at
 # ${FRONTDESK_CACHE_DIR:-$HOME/.cache/frontdesk}/NAME and is rebuilt only when the requirements
-# file or the base interpreter changes (their hash is stored in the venv, written last, so a
-# half-built venv is never reused). Concurrent builds wait on a lock. IMPORT-CHECK is python run
-# in the finished venv. The base interpreter is $PYTHON, else python3.
+# file changes (its hash is stored in the venv, written last, so a half-built venv is never
+# reused) or the venv's interpreter no longer runs (its base was removed). Which python3 runs
+# this script does not matter once the venv exists: two shells with different PATHs (pyenv,
+# Debian's) must not rebuild it under each other. Concurrent builds wait on a lock. IMPORT-CHECK
+# is python run in the finished venv. The base interpreter is $PYTHON, else python3.
 set -euo pipefail
 
 name=$1
@@ -17,19 +19,22 @@ venv=$cache/$name
 stamp=$venv/.frontdesk-requirements.sha256
 python=${PYTHON:-python3}
 
-if ! command -v "$python" >/dev/null; then
-  echo "py-venv.sh($name): error: $python not found on PATH" >&2
-  exit 1
-fi
-base=$("$python" -c 'import sys; print(sys.executable, sys.version.replace("\n", " "))')
-want=$( (cat "$req"; echo "$base") | sha256sum | cut -d' ' -f1)
+want=$(sha256sum <"$req" | cut -d' ' -f1)
 
-fresh() { [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; }
+fresh() {
+  [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] &&
+    "$venv/bin/python" -c 'import sys' 2>/dev/null
+}
 
 if fresh; then
   echo "$venv/bin/python"
   exit 0
 fi
+if ! command -v "$python" >/dev/null; then
+  echo "py-venv.sh($name): error: $python not found on PATH" >&2
+  exit 1
+fi
+base=$("$python" -c 'import sys; print(sys.executable, sys.version.replace("\n", " "))')
 
 mkdir -p "$cache"
 exec 9>"$cache/$name.lock"

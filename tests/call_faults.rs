@@ -120,6 +120,7 @@ async fn openai_faults_mid_call_lose_no_turn() {
         FaultKind::DropSocket,
         FaultKind::Stall,
         FaultKind::MalformedJson,
+        FaultKind::ErrorEvent,
     ];
     each_kind_mid_call("openai", &kinds, false).await;
 }

@@ -348,12 +348,19 @@ async fn per_context_faults_fail_only_that_context() {
         FaultKind::ServerError,
         FaultKind::RateLimited,
         FaultKind::Stall,
+        FaultKind::ErrorEvent,
     ];
     for (i, kind) in (2..).step_by(2).zip(kinds) {
         emu.faults.force_next_inner(kind);
         let (n, end) = speak(&tts, i, &["This context fails."]).await;
-        let err = end.err().unwrap();
-        assert_eq!(n, 0, "{kind:?}");
+        let err = end.expect_err(&format!("{kind:?}: no error"));
+        // The in-band error comes after the context's first chunks (`after_messages`: 3).
+        let heard = if kind == FaultKind::ErrorEvent {
+            3 * 960
+        } else {
+            0
+        };
+        assert_eq!(n, heard, "{kind:?}");
         assert!(err.is_retriable(), "{kind:?}: {err:?}");
         let texts = ["The next reply is spoken."];
         let (n, end) = speak(&tts, i + 1, &texts).await;

@@ -50,6 +50,8 @@ fn client_cfg(emu: &Emulator, key: &str) -> DeepgramConfig {
         api_key: Secret::new(key),
         keepalive_every: Duration::ZERO,
         connect_timeout: Duration::from_secs(2),
+        // The emulator honours it: 300 ms keeps a test's voice one final.
+        endpointing_ms: 300,
         ..Default::default()
     }
 }
@@ -321,9 +323,12 @@ async fn stalled_server_goes_quiet_and_finalize_times_out() {
     } = connect_with(cfg, CALL).await.unwrap();
     send(&mut sink, &voice(1_000)).await;
     send(&mut sink, &silence(400)).await;
-    for _ in 0..3 {
-        assert!(matches!(next(&mut events).await, Some(Ok(_))));
-    }
+    // Three messages go out: SpeechStarted and two interims too early for a word (the client
+    // skips empty interims, as Deepgram sends them), then nothing.
+    assert!(matches!(
+        next(&mut events).await,
+        Some(Ok(SttEvent::SpeechStarted))
+    ));
     let quiet = tokio::time::timeout(Duration::from_millis(300), events.recv()).await;
     assert!(quiet.is_err(), "stalled server sent {quiet:?}");
     sink.finalize().await.unwrap();
@@ -439,4 +444,44 @@ async fn reconnect_on_the_same_tag_continues_the_script() {
         final_of(&until_final(&mut other.events).await).0,
         "default line"
     );
+}
+
+#[tokio::test]
+async fn the_clients_endpointing_is_honoured_and_splits_the_utterance_at_a_pause() {
+    let emu = emulator(emu_cfg()).await;
+    // Our default: endpointing=25, so a 100 ms pause ends speech (after the emulator's shortest
+    // pause, 60 ms).
+    let cfg = DeepgramConfig {
+        endpointing_ms: DeepgramConfig::default().endpointing_ms,
+        ..client_cfg(&emu, KEY)
+    };
+    let SttSession {
+        mut sink,
+        mut events,
+    } = connect_with(cfg, CALL).await.unwrap();
+    send(&mut sink, &voice(400)).await;
+    send(&mut sink, &silence(100)).await;
+    send(&mut sink, &voice(600)).await;
+    send(&mut sink, &silence(200)).await;
+    let (first, _, end, speech_final) = final_of(&until_final(&mut events).await);
+    assert!(speech_final && near(end, 0.46), "{end:?}");
+    let (second, start, end, _) = final_of(&until_final(&mut events).await);
+    assert!(near(start, 0.46) && near(end, 1.16), "{start:?}..{end:?}");
+    // The utterance's finals add up to its line.
+    assert_eq!(format!("{first} {second}"), LINES[0]);
+}
+
+#[tokio::test]
+async fn an_in_band_error_does_not_end_the_session() {
+    let emu = emulator(emu_cfg()).await;
+    emu.faults.force_next(FaultKind::ErrorEvent);
+    let SttSession {
+        mut sink,
+        mut events,
+    } = connect(&emu, CALL).await.unwrap();
+    send(&mut sink, &voice(1_000)).await;
+    send(&mut sink, &silence(400)).await;
+    let seen = until_final(&mut events).await;
+    assert_eq!(final_of(&seen).0, LINES[0]);
+    assert_eq!(emu.faults.injected().get(&FaultKind::ErrorEvent), Some(&1));
 }

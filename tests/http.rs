@@ -1,3 +1,5 @@
+// Slices here are at indices from find/match_indices/char_indices: always char boundaries.
+#![allow(clippy::string_slice)]
 //! The HTTP server over a real socket: `/health` follows the database (down on a closed port, back
 //! when a proxy in front of the real PostgreSQL comes back), `/worker` shows the snapshot, and
 //! `/metrics` is valid Prometheus text.

@@ -18,6 +18,9 @@ use frontdesk_actors::provider::{
 use frontdesk_actors::store::{AppointmentStatus, Store};
 use frontdesk_actors::tools::{execute, tool_specs};
 
+#[path = "openai_wire/raw.rs"]
+mod raw;
+
 const KEY: &str = "sk-test-0123456789";
 
 fn fast() -> OpenAiEmulatorConfig {

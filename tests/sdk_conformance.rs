@@ -90,7 +90,12 @@ fn openai_sdk_accepts_the_emulator() {
 
 #[test]
 fn deepgram_sdk_accepts_the_emulator() {
-    conformance("test_deepgram.py", &[]);
+    // The fixture lines are the default too; passing them exercises the flag.
+    let lines = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/speech/lines.txt"
+    );
+    conformance("test_deepgram.py", &["--deepgram-transcripts", lines]);
 }
 
 #[test]

@@ -124,6 +124,7 @@ pub async fn run(
         .ok_or(ConsoleError::NoOutcome)?;
     write_wav(&args.output, &agent)?;
     drop(wire);
+    transcript.finish();
     Ok(ConsoleOutcome {
         transcript: transcript.lines(),
         agent_samples: agent.len(),

@@ -37,17 +37,26 @@ impl std::fmt::Display for Line {
     }
 }
 
-/// The conversation so far; optionally printed line by line as it happens.
+/// The conversation so far; optionally printed line by line as it happens. The caller's finals
+/// are joined into one line per turn: Deepgram closes a final at each pause of the caller's
+/// (`endpointing`), so one spoken sentence can come in several.
 #[derive(Clone, Default)]
 pub struct Transcript {
-    lines: Arc<Mutex<Vec<Line>>>,
+    inner: Arc<Mutex<Lines>>,
     print: bool,
+}
+
+#[derive(Default)]
+struct Lines {
+    done: Vec<Line>,
+    /// The caller's turn so far (printed when the agent answers or the call ends).
+    caller: Option<Line>,
 }
 
 impl Transcript {
     pub fn new(print: bool) -> Self {
         Self {
-            lines: Arc::default(),
+            inner: Arc::default(),
             print,
         }
     }
@@ -57,21 +66,53 @@ impl Transcript {
         if text.is_empty() {
             return;
         }
-        let line = Line {
-            speaker,
-            text: text.to_owned(),
-        };
+        let mut lines = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if speaker == Speaker::Caller {
+            match &mut lines.caller {
+                Some(turn) => {
+                    turn.text.push(' ');
+                    turn.text.push_str(text);
+                }
+                None => lines.caller = Some(Line::new(speaker, text)),
+            }
+            return;
+        }
+        self.close_turn(&mut lines);
+        self.add(&mut lines, Line::new(speaker, text));
+    }
+
+    /// Ends the caller's turn in progress (the call is over).
+    pub fn finish(&self) {
+        let mut lines = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        self.close_turn(&mut lines);
+    }
+
+    fn close_turn(&self, lines: &mut Lines) {
+        if let Some(turn) = lines.caller.take() {
+            self.add(lines, turn);
+        }
+    }
+
+    fn add(&self, lines: &mut Lines, line: Line) {
         if self.print {
             println!("{line}");
         }
-        self.lines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(line);
+        lines.done.push(line);
     }
 
+    /// Every line so far, the caller's turn in progress included.
     pub fn lines(&self) -> Vec<Line> {
-        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let lines = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        lines.done.iter().chain(&lines.caller).cloned().collect()
+    }
+}
+
+impl Line {
+    fn new(speaker: Speaker, text: &str) -> Self {
+        Self {
+            speaker,
+            text: text.to_owned(),
+        }
     }
 }
 
@@ -169,5 +210,33 @@ impl TtsInput for Closed {
     }
     async fn cancel(&mut self) -> Result<(), TtsError> {
         Err(TtsError::Closed("console tap".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_callers_finals_make_one_line_per_turn() {
+        let t = Transcript::new(false);
+        t.push(Speaker::Caller, "Hello, I ");
+        t.push(Speaker::Caller, " would like an appointment.");
+        assert_eq!(t.lines().len(), 1, "the turn in progress is shown");
+        t.push(Speaker::Agent, "Of course.");
+        t.push(Speaker::Caller, "   ");
+        t.push(Speaker::Caller, "Monday?");
+        t.finish();
+        t.push(Speaker::AgentInterrupted, "Monday at");
+        let lines: Vec<String> = t.lines().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "caller: Hello, I would like an appointment.",
+                "agent: Of course.",
+                "caller: Monday?",
+                "agent (interrupted): Monday at",
+            ]
+        );
     }
 }

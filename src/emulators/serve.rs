@@ -34,6 +34,35 @@ pub struct ServeArgs {
     /// Print where each emulator listens as one JSON line (for scripts) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The transcript of each utterance the Deepgram emulator hears, in order (repeat the flag;
+    /// each `tag` has its own place in the list, which starts over when used up). Default: the
+    /// bundled caller lines of tests/fixtures/speech.
+    #[arg(long = "deepgram-transcript", value_name = "TEXT")]
+    pub deepgram_transcript: Vec<String>,
+    /// Like --deepgram-transcript, from a file: one utterance a line.
+    #[arg(
+        long = "deepgram-transcripts",
+        value_name = "FILE",
+        conflicts_with = "deepgram_transcript"
+    )]
+    pub deepgram_transcripts: Option<std::path::PathBuf>,
+}
+
+impl ServeArgs {
+    /// The Deepgram emulator's transcript lines: the flags, the file, else the fixture lines.
+    fn deepgram_script(&self) -> anyhow::Result<Vec<String>> {
+        let lines = if let Some(path) = &self.deepgram_transcripts {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("--deepgram-transcripts {}: {e}", path.display()))?;
+            deepgram::script_lines(&text)
+        } else if !self.deepgram_transcript.is_empty() {
+            self.deepgram_transcript.clone()
+        } else {
+            deepgram::script_lines(deepgram::FIXTURE_LINES)
+        };
+        anyhow::ensure!(!lines.is_empty(), "the Deepgram transcript has no lines");
+        Ok(lines)
+    }
 }
 
 fn parse_kind(s: &str) -> Result<FaultKind, String> {
@@ -60,6 +89,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Vec<Emulator>> {
         "--fault-rate must be between 0 and 1, not {}",
         args.fault_rate
     );
+    let script = args.deepgram_script()?;
     let faults = FaultConfig {
         rate: args.fault_rate,
         kinds: args.fault_kinds.clone(),
@@ -85,6 +115,8 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Vec<Emulator>> {
     let stt = deepgram::start(
         deepgram::DeepgramEmulatorConfig {
             faults,
+            default_script: script,
+            repeat_script: true,
             ..Default::default()
         },
         args.deepgram,
@@ -123,7 +155,7 @@ pub fn describe(emulators: &[Emulator]) -> String {
                 e.http_url()
             ),
             "cartesia" => format!(
-                "cartesia  {}/tts/websocket?cartesia_version=2025-04-16\n",
+                "cartesia  {}/tts/websocket?cartesia_version=2026-08-14\n",
                 e.ws_url()
             ),
             other => format!("{other:<9} {}\n", e.http_url()),
@@ -169,6 +201,8 @@ mod tests {
             fault_after: 3,
             fault_seed: 1,
             json: false,
+            deepgram_transcript: vec![],
+            deepgram_transcripts: None,
         }
     }
 
@@ -187,5 +221,42 @@ mod tests {
         );
         let bad = Cli::try_parse_from(["x", "--fault-kinds", "stal"]).err();
         assert!(bad.is_some_and(|e| e.to_string().contains("unknown fault kind \"stal\"")));
+    }
+
+    #[test]
+    fn deepgram_transcripts_come_from_flags_a_file_or_the_fixtures() -> anyhow::Result<()> {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let parse = |argv: &[&str]| Cli::try_parse_from(argv).map(|c| c.args);
+        let flags = parse(&[
+            "x",
+            "--deepgram-transcript",
+            "one",
+            "--deepgram-transcript",
+            "two",
+        ])?;
+        assert_eq!(flags.deepgram_script()?, ["one", "two"]);
+        let file = std::env::temp_dir().join(format!("dg-lines-{}.txt", std::process::id()));
+        std::fs::write(&file, "first line\n\n  second line  \n")?;
+        let path = file.to_string_lossy().into_owned();
+        let from_file = parse(&["x", "--deepgram-transcripts", &path])?.deepgram_script();
+        std::fs::remove_file(&file)?;
+        assert_eq!(from_file?, ["first line", "second line"]);
+        let fixtures = parse(&["x"])?.deepgram_script()?;
+        assert_eq!(fixtures.len(), 6);
+        assert!(fixtures[0].starts_with("Hello, I would like"));
+        assert!(parse(&[
+            "x",
+            "--deepgram-transcript",
+            "a",
+            "--deepgram-transcripts",
+            "f"
+        ])
+        .is_err());
+        Ok(())
     }
 }

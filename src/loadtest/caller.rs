@@ -124,18 +124,18 @@ pub fn scrub_tokens(text: &str) -> String {
     let jwt_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = rest.find("eyJ") {
-        out.push_str(&rest[..at]);
-        let len = rest[at..]
-            .find(|c: char| !jwt_char(c))
-            .unwrap_or(rest.len() - at);
-        let candidate = &rest[at..at + len];
+    while let Some((before, from)) = rest.find("eyJ").and_then(|at| rest.split_at_checked(at)) {
+        out.push_str(before);
+        let len = from.find(|c: char| !jwt_char(c)).unwrap_or(from.len());
+        let Some((candidate, after)) = from.split_at_checked(len) else {
+            break;
+        };
         if candidate.matches('.').count() == 2 {
             out.push_str("[token]");
         } else {
             out.push_str(candidate);
         }
-        rest = &rest[at + len..];
+        rest = after;
     }
     out.push_str(rest);
     out

@@ -27,7 +27,7 @@
 //!     .await;
 //! run.assert_ok();
 //! ```
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::string_slice)] // slices at char_indices
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -86,22 +86,23 @@ impl ReplyLedger {
     /// A new TTS session takes over after a restart: the played part stays said, the rest is to
     /// be spoken again. Returns the text to re-speak.
     pub fn restart_segment(&mut self) -> String {
-        let played = self.played_chars();
+        let played = self.played_bytes();
         self.segment_start = played;
         self.segment_produced = Duration::ZERO;
         self.segment_played = Duration::ZERO;
         self.segment_done = false;
-        self.text[played..].to_string()
+        self.text.get(played..).unwrap_or_default().to_owned()
     }
 
-    /// Bytes of `text` already said before the current TTS session began.
+    /// Bytes of `text` already said before the current TTS session began (a char boundary).
     pub fn segment_start(&self) -> usize {
         self.segment_start
     }
 
-    /// Number of leading bytes of `text` the caller has heard, cut at a word boundary.
-    pub fn played_chars(&self) -> usize {
-        let rest = &self.text[self.segment_start..];
+    /// Number of leading bytes of `text` the caller has heard, cut at a word boundary (always
+    /// a char boundary: replies carry curly quotes, dashes, emoji and any script).
+    pub fn played_bytes(&self) -> usize {
+        let rest = self.text.get(self.segment_start..).unwrap_or_default();
         if rest.is_empty() || self.segment_played.is_zero() {
             return self.segment_start;
         }
@@ -119,34 +120,37 @@ impl ReplyLedger {
         if fraction >= 1.0 {
             return self.text.len();
         }
-        let target = (rest.len() as f64 * fraction) as usize;
-        self.segment_start + word_boundary_before(rest, target)
+        // The fraction is of time, so of chars (speech follows characters, not UTF-8 bytes).
+        let heard_chars = (rest.chars().count() as f64 * fraction) as usize;
+        self.segment_start + word_boundary_before(rest, heard_chars)
     }
 
     /// The text the caller has heard.
     pub fn played_text(&self) -> &str {
-        &self.text[..self.played_chars()]
+        self.text.get(..self.played_bytes()).unwrap_or_default()
     }
 }
 
-/// The largest index ≤ `at` that ends a whole word (just after a space or at a char boundary
-/// preceded by whitespace), so truncation never leaves half a word.
-fn word_boundary_before(s: &str, at: usize) -> usize {
-    let at = at.min(s.len());
-    if at == s.len() {
-        return at;
+/// The byte length of the longest prefix of `s` within its first `chars` chars that ends a
+/// whole word (just after whitespace), so truncation never leaves half a word; all of `s` when
+/// `chars` covers it.
+fn word_boundary_before(s: &str, chars: usize) -> usize {
+    let mut end = 0;
+    for (n, (i, c)) in s.char_indices().enumerate() {
+        if n >= chars {
+            return end;
+        }
+        if c.is_whitespace() {
+            end = i + c.len_utf8();
+        }
     }
-    s[..at]
-        .char_indices()
-        .rev()
-        .find(|(_, c)| c.is_whitespace())
-        .map(|(i, c)| i + c.len_utf8())
-        .unwrap_or(0)
+    s.len()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn played_text_is_proportional_and_word_aligned() {
@@ -178,6 +182,63 @@ mod tests {
             "one two three four "
         );
         assert!(!rest.is_empty());
+    }
+
+    #[test]
+    fn curly_quotes_and_dashes_never_split_a_char() {
+        let now = Instant::now();
+        let text = "I\u{2019}m sorry \u{2014} Dr Hart\u{2019}s Monday is full \u{1F642}. ";
+        for played_ms in (0..=3000).step_by(7) {
+            let mut l = ReplyLedger::default();
+            l.begin(1);
+            l.push_text(1, text);
+            l.audio_produced(1, Duration::from_secs(3), now);
+            l.synthesis_done(1);
+            l.audio_played(1, Duration::from_millis(played_ms), now);
+            let heard = l.played_text().to_owned();
+            let rest = l.restart_segment();
+            assert_eq!(format!("{heard}{rest}"), text);
+        }
+    }
+
+    /// Text in many scripts, with the whitespace of many scripts between the words.
+    fn unicode_reply() -> impl Strategy<Value = String> {
+        let word = "[a-zA-Z0-9\u{2019}\u{2014}\u{00e9}\u{0301}\u{05d0}-\u{05ea}\u{4e00}-\u{4e2f}\u{1F600}-\u{1F64F}.,!?]{1,8}";
+        let space = prop_oneof![Just(" "), Just("\u{00a0}"), Just("\u{3000}"), Just("\n")];
+        proptest::collection::vec((word, space), 0..24)
+            .prop_map(|ws| ws.into_iter().map(|(w, s)| w + s).collect())
+    }
+
+    proptest! {
+        // Whatever the text and however far playout got, what was heard is a whole-word prefix
+        // of the text, grows with playout, and a restart re-speaks exactly the rest.
+        #[test]
+        fn heard_is_a_word_prefix_and_restarts_lose_nothing(
+            text in prop_oneof![unicode_reply(), any::<String>()],
+            produced_ms in 1u64..20_000,
+            played in proptest::collection::vec(0u64..5_000, 1..5),
+            done in any::<bool>(),
+        ) {
+            let now = Instant::now();
+            let mut l = ReplyLedger::default();
+            l.begin(1);
+            l.push_text(1, &text);
+            l.audio_produced(1, Duration::from_millis(produced_ms), now);
+            if done { l.synthesis_done(1); }
+            let mut last = 0;
+            for ms in played {
+                l.audio_played(1, Duration::from_millis(ms), now);
+                let cut = l.played_bytes();
+                prop_assert!(text.is_char_boundary(cut) && cut >= last);
+                let heard = l.played_text();
+                prop_assert!(text.starts_with(heard));
+                prop_assert!(cut == text.len() || heard.is_empty() || heard.ends_with(char::is_whitespace));
+                last = cut;
+                let rest = l.restart_segment();
+                prop_assert_eq!(format!("{}{}", l.played_text(), rest), text.clone());
+                l.audio_produced(1, Duration::from_millis(produced_ms), now);
+            }
+        }
     }
 
     #[test]

@@ -130,7 +130,7 @@ impl TtsActor {
             return Ok(());
         };
         if cur.sent < text.len() {
-            let new = &text[cur.sent..];
+            let new = text.get(cur.sent..).unwrap_or_default();
             cur.input.push_text(new).await?;
             lock(&self.shared.usage).tts_characters += new.chars().count() as u64;
             cur.sent = text.len();

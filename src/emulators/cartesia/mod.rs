@@ -1,8 +1,14 @@
 //! Cartesia TTS websocket emulator (protocols.md §4): `/tts/websocket` with key auth, API version
-//! from header or query (it picks the error shape), many contexts per socket, continue/flush/cancel,
-//! tone audio whose length follows the text, and per-connection fault injection.
+//! from query or header (it picks the error shape), many contexts per socket, continue/flush/cancel,
+//! voice-like audio whose length follows the text in any raw output format, word and phoneme
+//! timestamps, and per-connection and per-context fault injection.
 
+mod formats;
+mod request;
 mod synth;
+mod timestamps;
+#[cfg(test)]
+mod wire_tests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,16 +24,28 @@ use axum::routing::get;
 use axum::{Json, Router};
 use frontdesk_actors::doubles::Latency;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::faults::{FaultConfig, FaultKind, Faults};
 use super::Emulator;
-use synth::{error_json, parse_request, Context, Input, Out, Pace};
+use request::{error_json, http_error_json, parse_request, Request};
+use synth::{Context, Input, Out, Pace};
+use timestamps::Stamps;
 
 const NAME: &str = "cartesia";
 /// Versions from this date on get the new error shape (status_code/error_code/title/message).
 const NEW_ERROR_SHAPE_FROM: &str = "2026-03-01";
+/// The transport faults plus the API's in-band `error` message for a context.
+const KINDS: [FaultKind; 7] = [
+    FaultKind::DropSocket,
+    FaultKind::Stall,
+    FaultKind::RateLimited,
+    FaultKind::ServerError,
+    FaultKind::MalformedJson,
+    FaultKind::WrongCloseCode,
+    FaultKind::ErrorEvent,
+];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -96,38 +114,67 @@ fn authorised(
         || q.get("api_key").map(String::as_str) == Some(key)
 }
 
+/// The client's API version: the query parameter wins over the header (the API's conventions).
+fn version_of(headers: &HeaderMap, q: &HashMap<String, String>) -> Option<String> {
+    q.get("cartesia_version").cloned().or_else(|| {
+        let header = headers.get("cartesia-version")?.to_str().ok()?;
+        Some(header.to_string())
+    })
+}
+
+/// A refused handshake, its body in the version's error shape.
+fn refuse(new_shape: bool, status: StatusCode, code: &str, msg: &str) -> Response {
+    let body = http_error_json(new_shape, status.as_u16(), code, msg);
+    (status, Json(body)).into_response()
+}
+
+/// Count a connection's fault; 429 and 500 refuse the handshake.
+fn handshake_fault(shared: &Shared, fault: Option<FaultKind>, new_shape: bool) -> Option<Response> {
+    let kind = fault?;
+    let (status, code, msg) = match kind {
+        FaultKind::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "concurrency_limited",
+            "You have exceeded your plan's concurrency limit.",
+        ),
+        FaultKind::ServerError => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal error",
+        ),
+        FaultKind::Stall => {
+            shared.faults.count(NAME, kind);
+            return None;
+        }
+        // Counted when they strike, later on the socket.
+        _ => return None,
+    };
+    shared.faults.count(NAME, kind);
+    Some(refuse(new_shape, status, code, msg))
+}
+
 async fn handshake(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let version = version_of(&headers, &q);
+    let new_shape = version
+        .as_deref()
+        .is_some_and(|v| v >= NEW_ERROR_SHAPE_FROM);
     if !authorised(&shared.cfg, &headers, &q) {
-        let body = json!({"error": "Invalid API key", "status_code": 401});
-        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+        let msg = "Invalid API key";
+        return refuse(new_shape, StatusCode::UNAUTHORIZED, "invalid_api_key", msg);
     }
-    let version = headers
-        .get("cartesia-version")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| q.get("cartesia_version").cloned());
-    let Some(version) = version else {
-        return (StatusCode::BAD_REQUEST, "missing Cartesia-Version").into_response();
-    };
-    let fault = shared.faults.draw(&FaultKind::ALL);
-    match fault {
-        Some(k @ FaultKind::RateLimited) => {
-            shared.faults.count(NAME, k);
-            return (StatusCode::TOO_MANY_REQUESTS, "concurrency limit").into_response();
-        }
-        Some(k @ FaultKind::ServerError) => {
-            shared.faults.count(NAME, k);
-            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
-        }
-        Some(k @ FaultKind::Stall) => shared.faults.count(NAME, k),
-        _ => {}
+    if version.is_none() {
+        let msg = "missing Cartesia-Version header or cartesia_version query parameter";
+        return refuse(new_shape, StatusCode::BAD_REQUEST, "missing_version", msg);
     }
-    let new_shape = version.as_str() >= NEW_ERROR_SHAPE_FROM;
+    let fault = shared.faults.draw(&KINDS);
+    if let Some(refused) = handshake_fault(&shared, fault, new_shape) {
+        return refused;
+    }
     super::small_buffers(ws).on_upgrade(move |socket| async move {
         let (out, out_rx) = mpsc::unbounded_channel();
         let session = Session {
@@ -240,21 +287,36 @@ impl Session {
 
     /// Faults are also drawn per context, because a client multiplexes every reply of a process
     /// over one socket: a per-connection draw alone would almost never strike in a long run.
-    /// `None`: the context was refused with an error; `Some(stall)`: it starts, maybe stalled.
-    fn context_fault(&mut self, id: &str) -> Option<bool> {
-        if self.fault.is_some() {
-            return Some(false);
+    /// `None`: the context was refused with an error; otherwise how it misbehaves, if at all.
+    fn context_fault(&mut self, id: &str) -> Option<CtxFault> {
+        let faults = Arc::clone(&self.shared.faults);
+        let after = faults.config().after_messages;
+        if self.fault == Some(FaultKind::ErrorEvent) {
+            // The connection's error event strikes its first context, once.
+            self.fault = None;
+            faults.count(NAME, FaultKind::ErrorEvent);
+            return Some(CtxFault::error_after(after));
         }
-        let faults = &self.shared.faults;
-        match faults.draw_inner(&FaultKind::ALL) {
-            None => Some(false),
+        if self.fault.is_some() {
+            return Some(CtxFault::default());
+        }
+        match faults.draw_inner(&KINDS) {
+            None => Some(CtxFault::default()),
             Some(k @ FaultKind::Stall) => {
                 faults.count(NAME, k);
-                Some(true)
+                Some(CtxFault {
+                    stall: true,
+                    error_after: None,
+                })
+            }
+            Some(k @ FaultKind::ErrorEvent) => {
+                faults.count(NAME, k);
+                Some(CtxFault::error_after(after))
             }
             Some(k @ FaultKind::RateLimited) => {
                 faults.count(NAME, k);
-                self.reply_status(Some(id), 429, "concurrency_limit", "too many contexts");
+                let msg = "You have exceeded your plan's concurrency limit.";
+                self.reply_status(Some(id), 429, "concurrency_limited", msg);
                 None
             }
             Some(k @ FaultKind::ServerError) => {
@@ -266,7 +328,7 @@ impl Session {
             Some(k) => {
                 self.fault = Some(k);
                 self.sent = 0;
-                Some(false)
+                Some(CtxFault::default())
             }
         }
     }
@@ -293,11 +355,8 @@ impl Session {
             Ok(req) => req,
             Err(msg) => return self.reply_error(Some(&id), "invalid_request", &msg),
         };
-        if self
-            .contexts
-            .get(&id)
-            .is_some_and(|c| c.fields != req.fields)
-        {
+        let changed = |c: &Ctx| c.fields != req.fields && !req.only_ends();
+        if self.contexts.get(&id).is_some_and(changed) {
             if let Some(ctx) = self.contexts.remove(&id) {
                 ctx.task.abort();
             }
@@ -305,10 +364,10 @@ impl Session {
             return self.reply_error(Some(&id), "context_mismatch", msg);
         }
         if !self.contexts.contains_key(&id) {
-            let Some(stall) = self.context_fault(&id) else {
+            let Some(fault) = self.context_fault(&id) else {
                 return;
             };
-            let ctx = self.spawn_context(&id, &req.fields, req.sample_rate, stall);
+            let ctx = self.spawn_context(&id, &req, fault);
             self.contexts.insert(id.clone(), ctx);
         }
         if let Some(ctx) = self.contexts.get(&id) {
@@ -322,7 +381,7 @@ impl Session {
         }
     }
 
-    fn spawn_context(&self, id: &str, fields: &Value, rate: u32, stall: bool) -> Ctx {
+    fn spawn_context(&self, id: &str, req: &Request, fault: CtxFault) -> Ctx {
         let cfg = &self.shared.cfg;
         let generation = self.shared.contexts.fetch_add(1, Ordering::Relaxed);
         let pace = Pace {
@@ -331,21 +390,41 @@ impl Session {
             realtime_factor: cfg.realtime_factor,
             chunk_ms: cfg.chunk_ms,
             expiry: Duration::from_millis(u64::from(cfg.context_expiry_ms)),
-            stall: stall || self.fault == Some(FaultKind::Stall),
+            stall: fault.stall || self.fault == Some(FaultKind::Stall),
         };
         let (input, rx) = mpsc::unbounded_channel();
         let context = Context {
             id: id.to_string(),
             generation,
-            rate,
+            format: req.format,
             pace,
+            stamps: Stamps::new(req.add_timestamps, req.add_phoneme_timestamps),
+            new_shape: self.new_shape,
+            error_after: fault.error_after,
             out: self.out.clone(),
         };
         Ctx {
             input,
-            fields: fields.clone(),
+            fields: req.fields.clone(),
             generation,
             task: tokio::spawn(context.run(rx)),
+        }
+    }
+}
+
+/// How one context misbehaves (a fault drawn for it or its connection).
+#[derive(Clone, Copy, Debug, Default)]
+struct CtxFault {
+    stall: bool,
+    /// An in-band `error` after this many chunks.
+    error_after: Option<u32>,
+}
+
+impl CtxFault {
+    fn error_after(n: u32) -> Self {
+        Self {
+            stall: false,
+            error_after: Some(n),
         }
     }
 }

@@ -1,90 +1,15 @@
-//! One emulated Cartesia context: request validation, and a task that turns its text into tone
-//! PCM whose length follows the text, paced faster than real time.
+//! One emulated Cartesia context: a task that turns its text into a voice-like signal whose length
+//! follows the text, in the requested output format, paced faster than real time, with the
+//! timestamps it asked for.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::providers::cartesia::wire::{encode_pcm, SAMPLE_RATES};
-
-/// A validated generation request.
-#[derive(Debug)]
-pub(super) struct Request {
-    /// Everything but `transcript`/`continue`/`flush`: must stay identical within a context.
-    pub fields: Value,
-    pub transcript: String,
-    pub cont: bool,
-    pub flush: bool,
-    pub sample_rate: u32,
-}
-
-/// Check a request as the real server would; `Err` is the message for an `error` reply.
-pub(super) fn parse_request(v: &Value) -> Result<Request, String> {
-    let str_field = |name: &str| v.get(name).and_then(Value::as_str);
-    let model = str_field("model_id").ok_or("missing model_id")?;
-    if !model.starts_with("sonic") {
-        return Err(format!("unknown model_id {model:?}"));
-    }
-    let transcript = str_field("transcript").ok_or("missing transcript")?;
-    let voice = v.get("voice").ok_or("missing voice")?;
-    if voice.get("mode").and_then(Value::as_str) != Some("id")
-        || voice.get("id").and_then(Value::as_str).is_none()
-    {
-        return Err("voice must be {\"mode\":\"id\",\"id\":...}".into());
-    }
-    let fmt = v.get("output_format").ok_or("missing output_format")?;
-    if fmt.get("container").and_then(Value::as_str) != Some("raw")
-        || fmt.get("encoding").and_then(Value::as_str) != Some("pcm_s16le")
-    {
-        return Err("output_format must be raw pcm_s16le".into());
-    }
-    let rate = fmt
-        .get("sample_rate")
-        .and_then(Value::as_u64)
-        .and_then(|r| u32::try_from(r).ok())
-        .filter(|r| SAMPLE_RATES.contains(r))
-        .ok_or_else(|| format!("sample_rate must be one of {SAMPLE_RATES:?}"))?;
-    let flag = |name: &str| v.get(name).and_then(Value::as_bool).unwrap_or(false);
-    let mut fields = v.clone();
-    if let Some(o) = fields.as_object_mut() {
-        for k in ["transcript", "continue", "flush"] {
-            o.remove(k);
-        }
-    }
-    Ok(Request {
-        fields,
-        transcript: transcript.to_string(),
-        cont: flag("continue"),
-        flush: flag("flush"),
-        sample_rate: rate,
-    })
-}
-
-/// An `error` message in the shape of the client's API version.
-pub(super) fn error_json(
-    new_shape: bool,
-    context_id: Option<&str>,
-    status: u16,
-    code: &str,
-    msg: &str,
-) -> Value {
-    let mut v = if new_shape {
-        let title = if status >= 500 {
-            "Internal error"
-        } else {
-            "Invalid request"
-        };
-        json!({"type": "error", "done": true, "status_code": status, "error_code": code,
-               "title": title, "message": msg})
-    } else {
-        json!({"type": "error", "done": true, "status_code": status, "error": msg})
-    };
-    if let (Some(id), Some(o)) = (context_id, v.as_object_mut()) {
-        o.insert("context_id".into(), json!(id));
-    }
-    v
-}
+use super::formats::OutputFormat;
+use super::request::error_json;
+use super::timestamps::{samples_for, words, Stamps};
 
 pub(super) enum Input {
     Text { text: String, flush: bool },
@@ -115,13 +40,21 @@ pub(super) struct Pace {
 pub(super) struct Context {
     pub id: String,
     pub generation: u64,
-    pub rate: u32,
+    pub format: OutputFormat,
     pub pace: Pace,
+    pub stamps: Stamps,
+    /// The error shape of the socket's API version (for an injected error).
+    pub new_shape: bool,
+    /// Fault: an `error` for this context after this many chunks (or at its end, if sooner).
+    pub error_after: Option<u32>,
     pub out: mpsc::UnboundedSender<Out>,
 }
 
+/// The context is over: cancelled, its socket gone, or failed by an injected error.
+struct Stop;
+
 impl Context {
-    pub async fn run(self, mut input: mpsc::UnboundedReceiver<Input>) {
+    pub async fn run(mut self, mut input: mpsc::UnboundedReceiver<Input>) {
         let mut state = Synth::default();
         loop {
             // Expires 1 s after its last audio; before any audio it waits indefinitely.
@@ -136,10 +69,14 @@ impl Context {
             match next {
                 Some(Input::Text { text, flush }) if !self.pace.stall => {
                     if self.speak(&mut state, &text, flush).await.is_err() {
-                        return;
+                        break;
                     }
                 }
                 Some(Input::End) if !self.pace.stall => {
+                    if self.error_after.is_some() {
+                        let _ = self.inject_error();
+                        break;
+                    }
                     let done = json!({"type": "done", "done": true, "status_code": 200,
                                       "context_id": self.id});
                     let _ = self.out.send(Out::Json(done));
@@ -155,48 +92,76 @@ impl Context {
         });
     }
 
-    async fn speak(&self, s: &mut Synth, text: &str, flush: bool) -> Result<(), ()> {
+    async fn speak(&mut self, s: &mut Synth, text: &str, flush: bool) -> Result<(), Stop> {
         if flush {
             s.flush_id += 1;
         }
-        let total = (text.chars().count() as f64 * f64::from(self.rate)
-            / self.pace.chars_per_second.max(0.1))
-        .round() as usize;
+        let (rate, cps) = (self.format.sample_rate, self.pace.chars_per_second);
+        let total = samples_for(text.chars().count(), rate, cps);
+        if self.stamps.wanted() {
+            self.stamps.add(words(text, s.pos, rate, cps));
+        }
         if total > 0 && !s.produced {
             tokio::time::sleep(self.pace.ttfb).await;
         }
-        let chunk = (self.rate as usize * self.pace.chunk_ms.max(1) as usize / 1000).max(1);
+        let chunk = (rate as usize * self.pace.chunk_ms.max(1) as usize / 1000).max(1);
         let step = Duration::from_secs_f64(
             f64::from(self.pace.chunk_ms) / 1000.0 / self.pace.realtime_factor.max(0.01),
         );
-        let mut left = total;
-        while left > 0 {
-            let n = left.min(chunk);
-            let samples: Vec<i16> = (s.pos..s.pos + n).map(|i| tone(i, self.rate)).collect();
-            s.pos += n;
-            left -= n;
-            s.produced = true;
-            let mut msg = json!({"type": "chunk", "data": encode_pcm(&samples), "done": false,
-                "status_code": 206, "step_time": step.as_secs_f64() * 1000.0,
-                "context_id": self.id});
-            if s.flush_id > 0 {
-                msg["flush_id"] = json!(s.flush_id);
+        let end = s.pos + total;
+        while s.pos < end {
+            if self.error_after.is_some_and(|n| s.chunks >= n) {
+                return self.inject_error();
             }
-            self.out.send(Out::Json(msg)).map_err(|_| ())?;
+            let n = (end - s.pos).min(chunk);
+            self.send_chunk(s, n, step)?;
             tokio::time::sleep(step).await;
         }
         if flush {
             let done = json!({"type": "flush_done", "done": false, "flush_done": true,
                 "flush_id": s.flush_id, "status_code": 206, "context_id": self.id});
-            self.out.send(Out::Json(done)).map_err(|_| ())?;
+            self.send(done)?;
         }
         Ok(())
+    }
+
+    /// One chunk of `n` samples, then the timestamps of the words it completes.
+    fn send_chunk(&mut self, s: &mut Synth, n: usize, step: Duration) -> Result<(), Stop> {
+        let rate = self.format.sample_rate;
+        let samples: Vec<i16> = (s.pos..s.pos + n).map(|i| tone(i, rate)).collect();
+        s.pos += n;
+        s.chunks += 1;
+        s.produced = true;
+        let mut msg = json!({"type": "chunk", "data": self.format.encode(&samples),
+            "done": false, "status_code": 206, "step_time": step.as_secs_f64() * 1000.0,
+            "context_id": self.id});
+        if s.flush_id > 0 {
+            msg["flush_id"] = json!(s.flush_id);
+        }
+        self.send(msg)?;
+        for stamp in self.stamps.due(s.pos, rate, &self.id, s.flush_id) {
+            self.send(stamp)?;
+        }
+        Ok(())
+    }
+
+    /// The injected in-band error (FaultKind::ErrorEvent); the context ends with it.
+    fn inject_error(&self) -> Result<(), Stop> {
+        let msg = "generation failed (injected fault)";
+        let e = error_json(self.new_shape, Some(&self.id), 500, "internal_error", msg);
+        self.send(e)?;
+        Err(Stop)
+    }
+
+    fn send(&self, v: Value) -> Result<(), Stop> {
+        self.out.send(Out::Json(v)).map_err(|_| Stop)
     }
 }
 
 #[derive(Default)]
 struct Synth {
     pos: usize,
+    chunks: u32,
     produced: bool,
     flush_id: u64,
 }

@@ -1,8 +1,14 @@
 //! Deepgram live STT emulator (protocols.md §3): `/v1/listen` websocket with token auth, its own
-//! energy endpointing, scripted transcripts per `tag`, latency and fault injection.
+//! energy endpointing honouring the query (`endpointing`, `interim_results`, `vad_events`,
+//! `utterance_end_ms`, `punctuate`/`smart_format`, `channels`/`multichannel`), `Configure`,
+//! scripted transcripts per `tag` (one line per utterance, words timed over the voice heard),
+//! latency and fault injection.
 
+mod configure;
 mod conn;
 mod msgs;
+mod params;
+mod script;
 mod speech;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,27 +24,45 @@ use frontdesk_actors::call::shared::lock;
 use frontdesk_actors::doubles::Latency;
 use serde::Deserialize;
 
+use self::params::Params;
 use super::faults::{FaultConfig, FaultKind, Faults};
 use super::Emulator;
 use crate::providers::deepgram::duration_str;
 
 pub const NAME: &str = "deepgram";
 
+/// The caller lines of the bundled speech fixtures (tests/fixtures/speech), in order: the
+/// standalone emulator's transcripts unless it is given others.
+pub const FIXTURE_LINES: &str = include_str!("../../../tests/fixtures/speech/lines.txt");
+
+/// The lines of a transcript file: one utterance a line, blank lines skipped.
+pub fn script_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeepgramEmulatorConfig {
     /// `None`: any key is accepted; `Some`: `Authorization: Token <it>` is required.
     pub api_key: Option<String>,
-    /// Transcript lines per `tag` (the call id); each final takes the next line.
+    /// Transcript lines per `tag` (the call id); each utterance takes the next line.
     pub scripts: BTreeMap<String, Vec<String>>,
     /// Lines for tags without a script.
     pub default_script: Vec<String>,
+    /// Start a script again once it is used up (standalone); else utterances past it are empty.
+    pub repeat_script: bool,
     /// Delay of a final after its endpoint (or `Finalize`).
     pub latency: Latency,
     /// Interim results every this many ms of speech (0: none).
     pub interim_every_ms: u32,
-    /// Silence that ends speech.
+    /// Silence that ends speech when the query has no `endpointing` (Deepgram's default: 10).
     pub endpointing_ms: u32,
+    /// Silence that ends an utterance (a script line) when `utterance_end_ms` is not set.
+    pub line_gap_ms: u32,
     /// 20 ms chunks louder than this are voice.
     pub energy_threshold_dbfs: f64,
     /// No client frame for this long: close 1011 `NET-0001`.
@@ -53,9 +77,11 @@ impl Default for DeepgramEmulatorConfig {
             api_key: None,
             scripts: BTreeMap::new(),
             default_script: vec![],
+            repeat_script: false,
             latency: Latency::ms(150, 50),
             interim_every_ms: 250,
-            endpointing_ms: 300,
+            endpointing_ms: params::DEFAULT_ENDPOINTING_MS,
+            line_gap_ms: 1_000,
             energy_threshold_dbfs: -45.0,
             idle_timeout: Duration::from_secs(10),
             faults: FaultConfig::default(),
@@ -63,8 +89,16 @@ impl Default for DeepgramEmulatorConfig {
     }
 }
 
-/// Every fault this emulator can inject.
-const SUPPORTED: [FaultKind; 6] = FaultKind::ALL;
+/// Every fault this emulator can inject (`ErrorEvent`: Deepgram's in-band `Error` frame).
+const SUPPORTED: [FaultKind; 7] = [
+    FaultKind::DropSocket,
+    FaultKind::Stall,
+    FaultKind::RateLimited,
+    FaultKind::ServerError,
+    FaultKind::MalformedJson,
+    FaultKind::WrongCloseCode,
+    FaultKind::ErrorEvent,
+];
 
 pub(super) struct Shared {
     cfg: DeepgramEmulatorConfig,
@@ -82,19 +116,17 @@ impl Shared {
             .unwrap_or(&self.cfg.default_script)
     }
 
-    /// The line the next final for `tag` will carry (interims show its first words).
-    fn peek_line(&self, tag: &str) -> String {
-        let at = self.lock_cursors().get(tag).copied().unwrap_or(0);
-        self.script(tag).get(at).cloned().unwrap_or_default()
-    }
-
-    /// Take the next line for `tag` (empty once the script is exhausted).
+    /// Take the next line for `tag` (empty once the script is used up, unless it repeats).
     fn next_line(&self, tag: &str) -> String {
+        let script = self.script(tag);
         let mut cursors = self.lock_cursors();
         let at = cursors.entry(tag.to_string()).or_default();
-        let line = self.script(tag).get(*at).cloned().unwrap_or_default();
+        let i = match script.len() {
+            n if self.cfg.repeat_script && n > 0 => *at % n,
+            _ => *at,
+        };
         *at += 1;
-        line
+        script.get(i).cloned().unwrap_or_default()
     }
 
     fn lock_cursors(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, usize>> {
@@ -120,42 +152,6 @@ pub fn router(cfg: DeepgramEmulatorConfig, faults: Arc<Faults>) -> axum::Router 
         .with_state(shared)
 }
 
-/// Query parameters the emulator acts on.
-pub(super) struct Params {
-    sample_rate: u32,
-    tag: String,
-    model: String,
-    interim_results: bool,
-    vad_events: bool,
-    utterance_end_ms: Option<u32>,
-}
-
-impl Params {
-    fn parse(q: &HashMap<String, String>) -> Result<Self, String> {
-        if q.get("encoding").map(String::as_str) != Some("linear16") {
-            return Err("this emulator needs encoding=linear16".into());
-        }
-        let sample_rate = q
-            .get("sample_rate")
-            .and_then(|s| s.parse::<u32>().ok())
-            .filter(|r| *r >= 8_000)
-            .ok_or("sample_rate is required for raw audio")?;
-        let flag = |k: &str| q.get(k).map(String::as_str) == Some("true");
-        Ok(Self {
-            sample_rate,
-            tag: q.get("tag").cloned().unwrap_or_default(),
-            model: q.get("model").cloned().unwrap_or_else(|| "nova-3".into()),
-            interim_results: flag("interim_results"),
-            vad_events: flag("vad_events"),
-            // Deepgram only honours it with interim results.
-            utterance_end_ms: q
-                .get("utterance_end_ms")
-                .and_then(|s| s.parse().ok())
-                .filter(|_| flag("interim_results")),
-        })
-    }
-}
-
 async fn listen(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<HashMap<String, String>>,
@@ -171,9 +167,12 @@ async fn listen(
             return refuse(StatusCode::UNAUTHORIZED, "INVALID_AUTH", msg, &request_id);
         }
     }
-    let params = match Params::parse(&query) {
+    let params = match Params::parse(&query, shared.cfg.endpointing_ms) {
         Ok(p) => p,
-        Err(msg) => return refuse(StatusCode::BAD_REQUEST, "Bad Request", &msg, &request_id),
+        Err(e) => {
+            let msg = e.to_string();
+            return refuse(StatusCode::BAD_REQUEST, "Bad Request", &msg, &request_id);
+        }
     };
     let fault = shared.faults.draw(&SUPPORTED);
     if let Some(refusal) = handshake_fault(&shared, fault, n, &request_id) {
@@ -221,3 +220,6 @@ fn refuse(status: StatusCode, code: &str, msg: &str, request_id: &str) -> Respon
     ];
     (status, headers, msgs::error_body(code, msg, request_id)).into_response()
 }
+
+#[cfg(test)]
+mod wire_tests;

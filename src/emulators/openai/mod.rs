@@ -1,9 +1,14 @@
 //! An OpenAI chat-completions emulator (protocols.md §5): SSE streaming with tool-call fragments,
-//! usage chunk, `[DONE]`, the plain JSON form, auth, and fault injection. Its answers come from a
-//! scripted receptionist (`policy`) so real booking flows can run through the real client.
+//! usage chunk, `[DONE]`, the plain JSON form, auth, and fault injection in both forms. Its
+//! answers come from a scripted receptionist (`policy`) so real booking flows can run through the
+//! real client; the request decides what it may do (`choice`: declared tools, `tool_choice`,
+//! `parallel_tool_calls`) and is checked as the API checks it (`request`: the API's 400s), so the
+//! official SDK's requests (tests/support/sdk/test_openai.py) are answered as the API would.
 
+mod choice;
 pub mod parse;
 pub mod policy;
+mod request;
 mod stream;
 
 use std::collections::VecDeque;
@@ -18,7 +23,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use frontdesk_actors::call::shared::lock;
 use frontdesk_actors::doubles::Latency;
-use frontdesk_actors::provider::{ChatMessage, ChatRequest, Role, ToolCall};
+use frontdesk_actors::provider::ToolCall;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -33,6 +38,7 @@ const SUPPORTED: &[FaultKind] = &[
     FaultKind::DropSocket,
     FaultKind::Stall,
     FaultKind::MalformedJson,
+    FaultKind::ErrorEvent,
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -147,7 +153,7 @@ async fn completions(
     body: axum::body::Bytes,
 ) -> Response {
     let n = st.controls.requests.fetch_add(1, Ordering::Relaxed);
-    let (wire, req) = match admit(&st.cfg, &headers, &body) {
+    let req = match admit(&st.cfg, &headers, &body) {
         Ok(ok) => ok,
         Err(resp) => return *resp,
     };
@@ -158,23 +164,33 @@ async fn completions(
             .draw(SUPPORTED)
             .map_or(Mischief::None, Mischief::Fault),
     };
-    if let Some(resp) = refuse(&st, mischief, n) {
+    // Every supported kind reaches both modes; one forced from outside that HTTP has no use for
+    // (a websocket close code) is ignored and not counted.
+    if let Mischief::Fault(k) = mischief {
+        if SUPPORTED.contains(&k) {
+            st.faults.count(NAME, k);
+        }
+    }
+    if let Some(resp) = refuse(&st.cfg, mischief, n, req.stream) {
         return resp;
     }
-    let answer = answer(&req, &wire);
-    if wire["stream"] != true {
-        return Json(answer.completion()).into_response();
-    }
-    if let Mischief::Fault(k) = mischief {
-        st.faults.count(NAME, k);
+    let answer = answer(&req);
+    if !req.stream {
+        let fault = match mischief {
+            Mischief::Fault(k) => Some(k),
+            _ => None,
+        };
+        return stream::plain_response(&answer, fault).await;
     }
     let plan = stream::Plan {
         ttft: st.cfg.ttft.sample(n),
         interval: std::time::Duration::from_millis(st.cfg.token_interval_ms),
-        include_usage: wire["stream_options"]["include_usage"] == true,
+        include_usage: req.include_usage,
         mischief: match mischief {
+            Mischief::Fault(FaultKind::ErrorEvent) | Mischief::Forced(Forced::ErrorEvent) => {
+                Some(stream::Trouble::ErrorEvent)
+            }
             Mischief::Fault(k) => Some(stream::Trouble::Fault(k)),
-            Mischief::Forced(Forced::ErrorEvent) => Some(stream::Trouble::ErrorEvent),
             _ => None,
         },
         after: st.cfg.faults.after_messages as usize,
@@ -182,12 +198,12 @@ async fn completions(
     stream::sse_response(answer, plan)
 }
 
-/// Auth and body checks; the parsed body and conversation, or the API's error response.
+/// Auth and body checks; the checked request, or the API's error response.
 fn admit(
     cfg: &OpenAiEmulatorConfig,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Value, ChatRequest), Box<Response>> {
+) -> Result<request::Request, Box<Response>> {
     if let Some(key) = &cfg.api_key {
         let got = headers
             .get("authorization")
@@ -203,54 +219,90 @@ fn admit(
             )));
         }
     }
-    let bad = |msg: &str, code: &str| {
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            msg,
-            "invalid_request_error",
-            code,
-        ))
-    };
     let wire = serde_json::from_slice::<Value>(body).map_err(|_| {
-        bad(
-            "We could not parse the JSON body of your request.",
-            "invalid_json",
-        )
+        let msg = "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)";
+        Box::new(invalid(&request::Invalid {
+            message: msg.into(),
+            param: None,
+            code: None,
+        }))
     })?;
-    let req = chat_request(&wire)
-        .ok_or_else(|| bad("'messages' is a required property.", "invalid_request"))?;
-    Ok((wire, req))
+    request::parse(&wire).map_err(|e| Box::new(invalid(&e)))
 }
 
-/// The policy's reply to the conversation, as the model's answer.
-fn answer(req: &ChatRequest, wire: &Value) -> stream::Answer {
-    let reply = policy::respond(req, parse::Date::today());
+/// The policy's reply to the conversation, cut to the request's tools and token limit.
+fn answer(req: &request::Request) -> stream::Answer {
+    let reply = req
+        .tools
+        .apply(policy::respond(&req.chat, parse::Date::today()));
     // Ids must be unique within the conversation; its length only grows.
-    let calls = reply
+    let turn = req.chat.messages.len();
+    let mut calls: Vec<ToolCall> = reply
         .calls
         .iter()
         .enumerate()
         .map(|(i, (name, args))| ToolCall {
-            id: format!("call_{}_{i}", req.messages.len()),
+            id: format!("call_{turn}_{i}"),
             name: name.clone(),
             arguments: args.to_string(),
         })
         .collect();
     let prompt_tokens = req
+        .chat
         .messages
         .iter()
         .map(|m| m.content.split_whitespace().count() as u32 + 4)
         .sum();
+    let (text, ended) = limited(req, reply.text);
+    if ended != Ended::Whole {
+        calls.clear();
+    }
     stream::Answer {
-        model: wire["model"].as_str().unwrap_or("gpt-4o-mini").to_string(),
-        text: reply.text,
+        model: req.model.clone(),
+        text,
         calls,
         prompt_tokens,
+        cut: ended == Ended::Length,
     }
 }
 
-/// HTTP-level faults: answer with an error instead of a completion.
-fn refuse(st: &AppState, m: Mischief, n: u64) -> Option<Response> {
+/// Where generation of the text ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    Whole,
+    /// At a stop sequence (not returned).
+    Stop,
+    /// At the token limit.
+    Length,
+}
+
+/// The text as the request's stop sequences and token limit leave it (one word is one token).
+/// Either ends generation before any tool call.
+fn limited(req: &request::Request, mut text: String) -> (String, Ended) {
+    let mut ended = Ended::Whole;
+    if let Some(before) = req.stop.iter().find_map(|s| {
+        let mut parts = text.split(s.as_str());
+        parts.next().filter(|_| parts.next().is_some())
+    }) {
+        text = before.to_string();
+        ended = Ended::Stop;
+    }
+    let limit = req.max_tokens.map_or(usize::MAX, |m| m as usize);
+    if text.split_whitespace().count() > limit {
+        text = text
+            .split_inclusive(' ')
+            .take(limit)
+            .collect::<String>()
+            .trim_end()
+            .to_string();
+        ended = Ended::Length;
+    }
+    (text, ended)
+}
+
+/// HTTP-level faults: answer with an error instead of a completion. The in-band error event has
+/// no place in a plain response: there the API reports the same failure as a 500 `server_error`.
+fn refuse(cfg: &OpenAiEmulatorConfig, m: Mischief, n: u64, stream: bool) -> Option<Response> {
     let quota = || {
         error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -270,30 +322,35 @@ fn refuse(st: &AppState, m: Mischief, n: u64) -> Option<Response> {
             ),
             &[("x-should-retry", "false".into())],
         ),
-        Mischief::Fault(FaultKind::RateLimited) if st.cfg.insufficient_quota => quota(),
-        Mischief::Fault(FaultKind::RateLimited) => rate_limited(st.cfg.retry_after_ms),
-        Mischief::Fault(FaultKind::ServerError) => {
-            let status = if n.is_multiple_of(2) {
-                StatusCode::INTERNAL_SERVER_ERROR
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            with_headers(
-                error(
-                    status,
-                    "The server had an error while processing your request.",
-                    "server_error",
-                    "server_error",
-                ),
-                &[("x-should-retry", "true".into())],
-            )
+        Mischief::Fault(FaultKind::RateLimited) if cfg.insufficient_quota => quota(),
+        Mischief::Fault(FaultKind::RateLimited) => rate_limited(cfg.retry_after_ms),
+        Mischief::Fault(FaultKind::ServerError) => server_error(n),
+        Mischief::Fault(FaultKind::ErrorEvent) | Mischief::Forced(Forced::ErrorEvent)
+            if !stream =>
+        {
+            server_error(0)
         }
         _ => return None,
     };
-    if let Mischief::Fault(k) = m {
-        st.faults.count(NAME, k);
-    }
     Some(resp)
+}
+
+/// A retryable 500 or 503 (alternating with `n`).
+fn server_error(n: u64) -> Response {
+    let status = if n.is_multiple_of(2) {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    with_headers(
+        error(
+            status,
+            "The server had an error while processing your request. Sorry about that!",
+            "server_error",
+            "server_error",
+        ),
+        &[("x-should-retry", "true".into())],
+    )
 }
 
 /// A retryable 429 telling the client when to come back.
@@ -334,55 +391,13 @@ fn error(status: StatusCode, message: &str, kind: &str, code: &str) -> Response 
     r
 }
 
-/// The wire messages as the policy's `ChatRequest` (tools are not needed to decide).
-fn chat_request(wire: &Value) -> Option<ChatRequest> {
-    let messages = wire
-        .get("messages")?
-        .as_array()?
-        .iter()
-        .filter_map(message)
-        .collect();
-    Some(ChatRequest {
-        messages,
-        tools: vec![],
-    })
-}
-
-fn message(m: &Value) -> Option<ChatMessage> {
-    let role = match m["role"].as_str()? {
-        "system" | "developer" => Role::System,
-        "user" => Role::User,
-        "assistant" => Role::Assistant,
-        "tool" => Role::Tool,
-        _ => return None,
-    };
-    // Content is a string, null, or an array of text parts.
-    let content = match &m["content"] {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
-    };
-    let tool_calls = m["tool_calls"].as_array().map_or_else(Vec::new, |cs| {
-        cs.iter()
-            .map(|c| ToolCall {
-                id: c["id"].as_str().unwrap_or_default().into(),
-                name: c["function"]["name"].as_str().unwrap_or_default().into(),
-                arguments: c["function"]["arguments"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .into(),
-            })
-            .collect()
-    });
-    let tool_call_id = m["tool_call_id"].as_str().map(String::from);
-    Some(ChatMessage {
-        role,
-        content,
-        tool_calls,
-        tool_call_id,
-    })
+/// The API's 400 for a request it refuses.
+fn invalid(e: &request::Invalid) -> Response {
+    let body = json!({ "error": { "message": e.message, "type": "invalid_request_error",
+        "param": e.param, "code": e.code } });
+    let mut r = (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    if let Ok(v) = "req_emulated".parse() {
+        r.headers_mut().insert("x-request-id", v);
+    }
+    r
 }

@@ -5,6 +5,8 @@
 
 mod conn;
 pub mod wire;
+#[cfg(test)]
+mod wire_tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,7 +28,8 @@ use wire::ContextTemplate;
 pub struct CartesiaConfig {
     pub url: String,
     pub api_key: Secret,
-    /// Sent as `Cartesia-Version`; ≥ 2026-03-01 switches the server's error shape.
+    /// Sent as `Cartesia-Version`; ≥ 2026-03-01 switches the server's error shape, ≥ 2026-08-14
+    /// the voice's (the official SDK's version and our default).
     pub version: String,
     pub model_id: String,
     pub voice_id: String,
@@ -46,7 +49,7 @@ impl Default for CartesiaConfig {
         Self {
             url: "wss://api.cartesia.ai/tts/websocket".into(),
             api_key: Secret::default(),
-            version: "2025-04-16".into(),
+            version: wire::API_VERSION.into(),
             model_id: "sonic-3".into(),
             // LiveKit's Cartesia plugin default voice.
             voice_id: "794f9389-aac1-45b6-b726-9d9369183238".into(),
@@ -193,6 +196,7 @@ impl TtsProvider for CartesiaTts {
             voice_id: self.cfg.voice_id.clone(),
             language: self.cfg.language.clone(),
             sample_rate: self.cfg.sample_rate,
+            version: self.cfg.version.clone(),
         };
         let input = Input {
             template,

@@ -9,6 +9,13 @@ use serde_json::{json, Value};
 /// Output sample rates Cartesia accepts for raw PCM.
 pub const SAMPLE_RATES: [u32; 6] = [8_000, 16_000, 22_050, 24_000, 44_100, 48_000];
 
+/// The API version we send: the one the official SDK (cartesia 4.x) sends.
+pub const API_VERSION: &str = "2026-08-14";
+
+/// From this version on the voice is sent as the SDK sends it, `{"id": ...}`; before it, as the
+/// older reference has it, `{"mode": "id", "id": ...}`.
+const VOICE_WITHOUT_MODE_FROM: &str = "2026-08-14";
+
 /// The fields every input of one context repeats unchanged (only `transcript`/`continue` vary).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContextTemplate {
@@ -17,6 +24,8 @@ pub struct ContextTemplate {
     pub voice_id: String,
     pub language: String,
     pub sample_rate: u32,
+    /// The `Cartesia-Version` of the socket: it picks the voice's shape.
+    pub version: String,
 }
 
 impl ContextTemplate {
@@ -25,7 +34,7 @@ impl ContextTemplate {
         json!({
             "model_id": self.model_id,
             "transcript": transcript,
-            "voice": {"mode": "id", "id": self.voice_id},
+            "voice": self.voice(),
             "output_format": {
                 "container": "raw",
                 "encoding": "pcm_s16le",
@@ -36,6 +45,14 @@ impl ContextTemplate {
             "language": self.language,
         })
         .to_string()
+    }
+
+    fn voice(&self) -> Value {
+        if self.version.as_str() >= VOICE_WITHOUT_MODE_FROM {
+            json!({"id": self.voice_id})
+        } else {
+            json!({"mode": "id", "id": self.voice_id})
+        }
     }
 
     /// The request that ends the context: no more text, send `done` after the audio.
@@ -133,7 +150,7 @@ pub fn decode(text: &str) -> Result<ServerMsg, DecodeError> {
                 samples: decode_pcm(&data)?,
             })
         }
-        "timestamps" => Ok(ServerMsg::Timestamps),
+        "timestamps" | "phoneme_timestamps" => Ok(ServerMsg::Timestamps),
         "flush_done" => Ok(ServerMsg::FlushDone),
         "done" => Ok(ServerMsg::Done {
             context_id: raw.context_id.ok_or(DecodeError::NoContext("done"))?,
@@ -228,6 +245,7 @@ mod tests {
             voice_id: "v".into(),
             language: "en".into(),
             sample_rate: 24_000,
+            version: API_VERSION.into(),
         };
         let a: Value = serde_json::from_str(&t.request("Hello, ", true)).unwrap();
         let mut b: Value = serde_json::from_str(&t.finish()).unwrap();
@@ -236,6 +254,31 @@ mod tests {
         b["transcript"] = a["transcript"].clone();
         b["continue"] = a["continue"].clone();
         assert_eq!(a, b);
+    }
+
+    /// The SDK (4.x, Cartesia-Version 2026-08-14) sends the voice as `{"id": ...}`; older
+    /// versions want the `mode`.
+    #[test]
+    fn voice_shape_follows_the_version() {
+        let mut t = ContextTemplate {
+            context_id: "c".into(),
+            model_id: "sonic-3".into(),
+            voice_id: "v".into(),
+            language: "en".into(),
+            sample_rate: 24_000,
+            version: API_VERSION.into(),
+        };
+        let now: Value = serde_json::from_str(&t.request("Hi", true)).unwrap();
+        assert_eq!(now["voice"], json!({"id": "v"}));
+        t.version = "2025-04-16".into();
+        let old: Value = serde_json::from_str(&t.request("Hi", true)).unwrap();
+        assert_eq!(old["voice"], json!({"mode": "id", "id": "v"}));
+    }
+
+    #[test]
+    fn phoneme_timestamps_are_known() {
+        let m = r#"{"type":"phoneme_timestamps","done":false,"status_code":206,"context_id":"c","phoneme_timestamps":{"phonemes":["h"],"start":[0.0],"end":[0.1]}}"#;
+        assert_eq!(decode(m), Ok(ServerMsg::Timestamps));
     }
 
     #[test]

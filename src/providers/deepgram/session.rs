@@ -250,6 +250,14 @@ fn on_text(text: &str) -> Option<SttEvent> {
     match wire::classify(text) {
         Ok(Inbound::Event(ev)) => Some(ev),
         Ok(Inbound::Ignored) => None,
+        Ok(Inbound::ServerError {
+            variant,
+            description,
+        }) => {
+            // Server text about the stream, not transcript words.
+            tracing::warn!(%variant, %description, "deepgram: error message");
+            None
+        }
         Ok(Inbound::Unknown) => {
             metrics::counter!("frontdesk_provider_unknown_messages_total", "provider" => "deepgram")
                 .increment(1);
@@ -269,5 +277,5 @@ fn on_text(text: &str) -> Option<SttEvent> {
 
 fn truncate(s: &str) -> &str {
     let end = s.char_indices().nth(200).map_or(s.len(), |(i, _)| i);
-    &s[..end]
+    s.get(..end).unwrap_or(s)
 }

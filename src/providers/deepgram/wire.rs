@@ -29,6 +29,12 @@ pub enum Inbound {
     Event(SttEvent),
     /// Known but of no use to the call tree (`Metadata`, empty interims).
     Ignored,
+    /// Deepgram's in-band `Error` frame (`variant`: `SchemaError` when it could not parse one of
+    /// our messages); the stream goes on, so it is logged, not fatal.
+    ServerError {
+        variant: String,
+        description: String,
+    },
     /// A message type this client does not know.
     Unknown,
 }
@@ -40,6 +46,15 @@ enum ServerMsg {
     SpeechStarted {},
     UtteranceEnd {},
     Metadata {},
+    /// Replies to `Configure`, which this client does not send.
+    ConfigureSuccess {},
+    ConfigureFailure {},
+    Error {
+        #[serde(default)]
+        variant: String,
+        #[serde(default)]
+        description: String,
+    },
     #[serde(other)]
     Unknown,
 }
@@ -72,7 +87,7 @@ struct Alternative {
 pub fn decode(text: &str) -> Result<Option<SttEvent>, DecodeError> {
     Ok(match classify(text)? {
         Inbound::Event(ev) => Some(ev),
-        Inbound::Ignored | Inbound::Unknown => None,
+        Inbound::Ignored | Inbound::ServerError { .. } | Inbound::Unknown => None,
     })
 }
 
@@ -82,7 +97,16 @@ pub fn classify(text: &str) -> Result<Inbound, DecodeError> {
         ServerMsg::Results(r) => results(r)?,
         ServerMsg::SpeechStarted {} => Inbound::Event(SttEvent::SpeechStarted),
         ServerMsg::UtteranceEnd {} => Inbound::Event(SttEvent::UtteranceEnd),
-        ServerMsg::Metadata {} => Inbound::Ignored,
+        ServerMsg::Metadata {}
+        | ServerMsg::ConfigureSuccess {}
+        | ServerMsg::ConfigureFailure {} => Inbound::Ignored,
+        ServerMsg::Error {
+            variant,
+            description,
+        } => Inbound::ServerError {
+            variant,
+            description,
+        },
         ServerMsg::Unknown => Inbound::Unknown,
     })
 }

@@ -39,6 +39,23 @@ fn decodes_each_message_type() {
 }
 
 #[test]
+fn error_and_configure_replies_are_known_messages() {
+    let err = r#"{"type":"Error","variant":"SchemaError","description":"bad","message":"{}"}"#;
+    assert_eq!(
+        classify(err).unwrap(),
+        Inbound::ServerError {
+            variant: "SchemaError".into(),
+            description: "bad".into()
+        }
+    );
+    assert_eq!(decode(err).unwrap(), None);
+    let ok = r#"{"type":"ConfigureSuccess","request_id":"r"}"#;
+    assert_eq!(classify(ok).unwrap(), Inbound::Ignored);
+    let failed = r#"{"type":"ConfigureFailure","request_id":"r","code":"CONFIGURE_INTERNAL_ERROR","description":"d"}"#;
+    assert_eq!(classify(failed).unwrap(), Inbound::Ignored);
+}
+
+#[test]
 fn rejects_bad_messages() {
     assert!(decode("not json").is_err());
     assert!(decode(r#"{"no_type":1}"#).is_err());

@@ -334,7 +334,7 @@ impl DialogueActor {
             }
             let finished = ledger.playout_finished;
             ledger.cancelled = true;
-            (ledger.played_chars(), finished)
+            (ledger.played_bytes(), finished)
         };
         if finished {
             return;

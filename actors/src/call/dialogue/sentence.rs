@@ -62,10 +62,13 @@ impl SentenceSplitter {
         if self.buf.as_bytes()[dot] != b'.' {
             return false;
         }
-        let word_start = self.buf[..dot]
-            .rfind(|c: char| c.is_whitespace())
-            .map_or(0, |p| p + 1);
-        let word = self.buf[word_start..dot].to_ascii_lowercase();
+        let before = self.buf.get(..dot).unwrap_or_default();
+        // The whitespace before the word may be wider than a byte (NBSP, ideographic space).
+        let word = before
+            .rsplit(char::is_whitespace)
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         ABBREVIATIONS.contains(&word.as_str())
             || word.chars().all(|c| c.is_ascii_digit()) && !word.is_empty()
     }
@@ -102,7 +105,32 @@ mod tests {
             let mut out = String::new();
             let mut prev = 0;
             for c in cuts.into_iter().chain(std::iter::once(text.len())) {
-                for sentence in s.push(&text[prev..c]) { out.push_str(&sentence); }
+                for sentence in s.push(text.get(prev..c).unwrap_or_default()) { out.push_str(&sentence); }
+                prev = c;
+            }
+            if let Some(rest) = s.finish() { out.push_str(&rest); }
+            prop_assert_eq!(out.trim_end(), text.trim_end());
+        }
+
+        // The same in any script, with multi-byte spaces before abbreviations and sentence ends.
+        #[test]
+        fn lossless_on_any_unicode(
+            parts in proptest::collection::vec(prop_oneof![
+                any::<String>(),
+                Just("Dr. ".to_owned()), Just("\u{00a0}Dr. ".to_owned()), Just("\u{3000}9. ".to_owned()),
+                Just("? ".to_owned()), Just("\u{2019}s! ".to_owned()), Just("\u{1F642}. ".to_owned()),
+            ], 0..12),
+            cuts in proptest::collection::vec(0usize..400, 0..20),
+        ) {
+            let text: String = parts.concat();
+            let chars: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+            let mut cuts: Vec<usize> = cuts.into_iter().filter_map(|c| chars.get(c).copied()).collect();
+            cuts.sort_unstable();
+            let mut s = SentenceSplitter::new();
+            let mut out = String::new();
+            let mut prev = 0;
+            for c in cuts.into_iter().chain(std::iter::once(text.len())) {
+                for sentence in s.push(text.get(prev..c).unwrap_or_default()) { out.push_str(&sentence); }
                 prev = c;
             }
             if let Some(rest) = s.finish() { out.push_str(&rest); }
