@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::config::AppConfig;
 use crate::status::{DepState, ServiceStatus};
+use crate::store::postgres::pool as pg;
 use crate::store::DatabaseConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -102,18 +103,17 @@ async fn database(cfg: &DatabaseConfig, timeout: Duration) -> Result<(), CheckEr
         pool_create_timeout_ms: ms,
         ..cfg.clone()
     };
-    let pool = crate::store::postgres::pool::build(&cfg)
-        .map_err(|e| CheckError::Database(e.to_string()))?;
+    let pool = pg::build(&cfg).map_err(|e| CheckError::Database(e.to_string()))?;
     let work = async {
         // The pool directly, not `pool::get`: this throwaway pool must not feed the store's gauges.
         let conn = pool
             .get()
             .await
-            .map_err(|e| CheckError::Database(e.to_string()))?;
+            .map_err(|e| CheckError::Database(pg::describe_pool(&e)))?;
         conn.simple_query("SELECT 1")
             .await
             .map(|_| ())
-            .map_err(|e| CheckError::Database(e.to_string()))
+            .map_err(|e| CheckError::Database(pg::describe(&e)))
     };
     tokio::time::timeout(timeout, work)
         .await

@@ -13,6 +13,7 @@ pub mod secret;
 pub mod service;
 pub mod simulate;
 pub mod status;
+pub mod stdout;
 pub mod store;
 pub mod telemetry;
 pub mod token;

@@ -90,27 +90,26 @@ fn dispatch(command: Command, mut cfg: AppConfig) -> anyhow::Result<()> {
         Command::Connect { args } => connect_command(cfg, &args),
         Command::Check => current_thread()?.block_on(cli::check::run(&cfg)),
         Command::Token { args } => {
-            println!("{}", frontdesk::token::mint(&cfg.worker, &args)?);
+            frontdesk::outln!("{}", frontdesk::token::mint(&cfg.worker, &args)?);
             Ok(())
         }
         Command::Console { args } => console_command(&cfg, &args),
         Command::Emulators { args } => multi_thread()?.block_on(async {
             let emulators = frontdesk::emulators::serve::start(&args).await?;
-            use std::io::Write;
             let text = if args.json {
                 frontdesk::emulators::serve::describe_json(&emulators)
             } else {
                 frontdesk::emulators::serve::describe(&emulators)
             };
-            print!("{text}");
-            // Scripts read the addresses through a pipe: do not leave them in the buffer.
-            std::io::stdout().flush()?;
+            // Flushed: scripts read the addresses through a pipe.
+            frontdesk::stdout::write(&text);
             tokio::signal::ctrl_c().await?;
             Ok(())
         }),
         Command::Migrate { action } => {
             let db = database_config(&cfg)?;
-            current_thread()?.block_on(frontdesk::store::cli::migrate(&db, action))
+            let env = cfg.environment;
+            current_thread()?.block_on(frontdesk::store::cli::migrate(&db, action, env))
         }
         Command::Seed => {
             let db = database_config(&cfg)?;
@@ -139,7 +138,7 @@ fn console_command(cfg: &AppConfig, args: &frontdesk::console::ConsoleArgs) -> a
     } else {
         "providers"
     };
-    println!(
+    frontdesk::outln!(
         "call ended ({}) after {} turn(s) via the {via}; {secs:.1} s of agent audio in {}",
         outcome.end_reason,
         outcome.turns,
@@ -171,7 +170,7 @@ fn connect_command(mut cfg: AppConfig, args: &cli::ConnectArgs) -> anyhow::Resul
         caller: args.participant_identity.clone(),
     };
     let outcome = multi_thread()?.block_on(frontdesk::service::connect(&cfg, target))?;
-    println!(
+    frontdesk::outln!(
         "call ended ({}) after {} turn(s), {:.1} s",
         outcome.reason,
         outcome.turns,
@@ -186,10 +185,10 @@ fn simulate_command(
 ) -> anyhow::Result<()> {
     let prometheus = telemetry::init_metrics()?;
     let report = multi_thread()?.block_on(simulate::run(args.clone()))?;
-    print!("{}", report.table());
+    frontdesk::stdout::write(&report.table());
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
-        println!("report written to {}", path.display());
+        frontdesk::outln!("report written to {}", path.display());
     }
     if let Some(path) = metrics_out {
         std::fs::write(&path, prometheus.render())?;

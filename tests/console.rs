@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use frontdesk::config::AppConfig;
 use frontdesk::console::taps::Speaker;
-use frontdesk::console::{self, ConsoleArgs};
+use frontdesk::console::{self, ConsoleArgs, ConsoleError};
+use frontdesk::secret::Secret;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wav_call_through_the_emulators() {
@@ -52,4 +53,91 @@ async fn a_wav_call_through_the_emulators() {
     assert_eq!(wav.len() as usize, outcome.agent_samples);
     assert!(wav.duration() > 48_000 * 2, "at least 2 s of agent audio");
     let _ = std::fs::remove_file(output);
+}
+
+/// Every provider on a closed port: the call dies (restart budgets run out) and `run` says so,
+/// instead of reporting it like a call the caller ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_dies_is_an_error() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let output = std::env::temp_dir().join(format!("frontdesk-dead-{}.wav", std::process::id()));
+    let args = ConsoleArgs {
+        input: concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/speech/line01.wav"
+        )
+        .into(),
+        output: output.clone(),
+        say: vec![],
+        emulators: false,
+        reply_timeout: Duration::from_secs(2),
+    };
+    let mut cfg = AppConfig::default();
+    cfg.database.sqlite_path = ":memory:".into();
+    let p = &mut cfg.providers;
+    p.deepgram.url = format!("ws://{closed}/v1/listen");
+    p.openai.base_url = format!("http://{closed}");
+    p.cartesia.url = format!("ws://{closed}");
+    p.deepgram.api_key = Secret::new("dead");
+    p.openai.api_key = Secret::new("dead");
+    p.cartesia.api_key = Secret::new("dead");
+    cfg.pipeline.dialogue.farewell_timeout_ms = 500;
+    let err = console::run(&cfg, &args, false).await.unwrap_err();
+    assert!(
+        matches!(&err, ConsoleError::Failed { reason, .. } if reason.starts_with("budget_exhausted")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("did not end normally"), "{err}");
+    let _ = std::fs::remove_file(output);
+}
+
+/// A file that is not a WAV, a WAV of the wrong format and a WAV without samples are each refused
+/// in plain words naming the file (no Rust struct dumps).
+#[test]
+fn bad_wavs_get_a_plain_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = |path: &std::path::Path| {
+        let err = console::read_wav(path).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ConsoleError::Wav { .. }), "{text}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(!text.contains('{') && !text.contains("kind:"), "{text}");
+        text
+    };
+    let garbage = dir.path().join("garbage.wav");
+    std::fs::write(
+        &garbage,
+        b"RIFF\x10\0\0\0WAVEfmt this is not a wav file at all",
+    )
+    .unwrap();
+    plain(&garbage);
+    let short = dir.path().join("short.wav");
+    std::fs::write(&short, b"RIFF").unwrap();
+    plain(&short);
+    let write = |name: &str, bits: u16, samples: &[i16]| {
+        let path = dir.path().join(name);
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: bits,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&path, spec).unwrap();
+        for &s in samples {
+            if bits == 8 {
+                w.write_sample(s as i8).unwrap();
+            } else {
+                w.write_sample(s).unwrap();
+            }
+        }
+        w.finalize().unwrap();
+        path
+    };
+    let eight = plain(&write("eight.wav", 8, &[1, 2, 3]));
+    assert!(eight.contains("16-bit"), "{eight}");
+    let empty = plain(&write("empty.wav", 16, &[]));
+    assert!(empty.contains("no samples"), "{empty}");
 }

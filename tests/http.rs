@@ -5,6 +5,9 @@
 //! `/metrics` is valid Prometheus text.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/worker_runner.rs"]
+mod worker_runner;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,6 +86,34 @@ async fn health_is_503_while_the_database_is_down() {
         (r.status().as_u16(), ())
     };
     assert_eq!(code, 503, "/ is /health");
+}
+
+/// LiveKit unreachable: the check (critical) says down, and the agent worker retrying its
+/// connection all the while must not turn that back into a 200.
+#[tokio::test]
+async fn health_is_503_while_livekit_is_unreachable() {
+    let mut cfg = AppConfig::default();
+    cfg.worker.url = format!("ws://127.0.0.1:{}", closed_port());
+    cfg.worker.api_key = Secret::new("devkey");
+    cfg.worker.api_secret = Secret::new("a-secret-of-at-least-thirty-two-chars");
+    cfg.worker.reconnect_max_delay_ms = 20;
+    cfg.worker.max_reconnect_attempts = 10_000;
+    let targets: Vec<Target> = checks::targets(&cfg)
+        .into_iter()
+        .filter(|t| t.name == "livekit")
+        .collect();
+    let status = Arc::new(ServiceStatus::new());
+    let (base, _stop) = serve(Arc::clone(&status), local_metrics()).await;
+    let runner = Arc::new(worker_runner::TestRunner::default());
+    let worker = frontdesk::worker::start(cfg.worker.clone(), runner, Arc::clone(&status)).unwrap();
+    checks::update(&targets, TIMEOUT, &status).await;
+    // Several reconnect attempts (20 ms apart) after the check.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, body) = health(&base).await;
+    worker.abort();
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["dependencies"]["livekit"]["state"], "down", "{body}");
+    assert_eq!(body["dependencies"]["livekit"]["critical"], true, "{body}");
 }
 
 /// A TCP proxy on a fixed port; stopping it closes the listener and every connection.

@@ -264,3 +264,62 @@ async fn sslmode_is_honoured() {
         "self-signed must not verify"
     );
 }
+
+/// A database that does not exist is named, with its SQLSTATE, by the store, by the dependency
+/// check and by the migrator (the driver alone says only "db error").
+#[tokio::test]
+async fn a_missing_database_is_named_with_its_sqlstate() {
+    let Some(url) = database_url() else { return };
+    let missing = format!("frontdesk_missing_{}", std::process::id());
+    let mut u = url::Url::parse(&url).unwrap();
+    u.set_path(&missing);
+    let cfg = DatabaseConfig {
+        url: Secret::new(u.as_str()),
+        ..Default::default()
+    };
+    let named = |text: &str| {
+        assert!(text.contains(&missing), "database not named: {text}");
+        assert!(text.contains("3D000"), "no SQLSTATE: {text}");
+    };
+    let p = pool::build(&cfg).unwrap();
+    let err = pool::get(&p).await.err().unwrap();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    named(&err.to_string());
+    let store = frontdesk::store::open_store(&cfg).unwrap();
+    named(&store.list_doctors(None).await.unwrap_err().to_string());
+    let target = frontdesk::checks::Target {
+        name: "database",
+        critical: true,
+        probe: frontdesk::checks::Probe::Database(cfg.clone()),
+    };
+    let check = frontdesk::checks::probe(&target, Duration::from_secs(5)).await;
+    named(&check.unwrap_err().to_string());
+    let connect = tokio_postgres::connect(u.as_str(), tokio_postgres::NoTls).await;
+    named(&MigrateError::from(connect.err().unwrap()).to_string());
+}
+
+/// `migrate down` through the CLI's entry point: refused in production without `--yes` (nothing
+/// dropped), done with it.
+#[tokio::test]
+async fn migrate_down_in_production_needs_yes() {
+    use frontdesk::config::Environment::Production;
+    use frontdesk::store::cli::{migrate, MigrateAction};
+    let Some(url) = database_url() else { return };
+    let schema = unique_schema("down");
+    let c = connect(&url, &schema).await;
+    let cfg = DatabaseConfig {
+        url: Secret::new(&url),
+        schema: schema.clone(),
+        ..Default::default()
+    };
+    migrate(&cfg, MigrateAction::Up, Production).await.unwrap();
+    let before = tables(&c, &schema).await;
+    assert!(before.contains(&"appointments".to_string()), "{before:?}");
+    let down = |yes| MigrateAction::Down { n: 2, yes };
+    let err = migrate(&cfg, down(false), Production).await.unwrap_err();
+    assert!(err.to_string().contains("--yes"), "{err}");
+    assert_eq!(tables(&c, &schema).await, before, "nothing dropped");
+    migrate(&cfg, down(true), Production).await.unwrap();
+    assert!(tables(&c, &schema).await.is_empty());
+    drop_schema(&url, &schema).await;
+}

@@ -117,7 +117,7 @@ async fn registers_and_reports_status() {
     assert!(w.worker_id.unwrap().starts_with("AW_"));
     assert_eq!((w.agent_name.as_str(), w.max_calls), ("frontdesk-test", 4));
     assert_eq!((w.protocol_version, w.connector.as_str()), (1, "test"));
-    assert_eq!(s.status.deps()["livekit"].state, DepState::Up);
+    assert_eq!(s.status.deps()[worker::DEPENDENCY].state, DepState::Up);
 }
 
 #[tokio::test]
@@ -449,7 +449,10 @@ async fn an_unreachable_server_is_retried() {
         "{err}"
     );
     // While retrying, the dependency is down but not critical (calls keep the pod alive).
-    assert!(matches!(status.deps()["livekit"].state, DepState::Down(_)));
+    assert!(matches!(
+        status.deps()[worker::DEPENDENCY].state,
+        DepState::Down(_)
+    ));
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use frontdesk::config::{AppConfig, Environment};
 
 /// Check and print; `Err` names every dependency that failed.
 pub async fn run(cfg: &AppConfig) -> anyhow::Result<()> {
-    println!("configuration ({}): ok", cfg.environment.name());
+    frontdesk::outln!("configuration ({}): ok", cfg.environment.name());
     let targets = checks::targets(cfg);
     let timeout = Duration::from_millis(cfg.http.check_timeout_ms);
     let results = checks::run_once(&targets, timeout).await;
@@ -31,7 +31,7 @@ pub async fn run(cfg: &AppConfig) -> anyhow::Result<()> {
                 format!("FAILED: {e}")
             }
         };
-        println!("{:<10} {line}", t.name);
+        frontdesk::outln!("{:<10} {line}", t.name);
     }
     anyhow::ensure!(failed.is_empty(), "unreachable: {}", failed.join(", "));
     Ok(())

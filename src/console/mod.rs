@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use frontdesk_actors::audio::resample::Resampler;
 use frontdesk_actors::audio::{AudioFrame, FRAME_DURATION, ROOM_RATE};
-use frontdesk_actors::call::{spawn_call, CallDeps, CallObserver, CallSpec, TurnReport};
+use frontdesk_actors::call::{spawn_call, CallDeps, CallObserver, CallSpec, EndReason, TurnReport};
 use frontdesk_actors::doubles::{LoopbackRoom, RoomEnd};
 use tokio::time::Instant;
 
@@ -52,12 +52,19 @@ pub enum ConsoleError {
     Stuck,
     #[error("the call ended without an outcome")]
     NoOutcome,
+    /// Neither side hung up: a provider failed for good, the room broke, no caller audio came.
+    #[error("the call did not end normally ({reason}) after {turns} turn(s); the agent's audio so far is in {output}")]
+    Failed {
+        reason: String,
+        turns: u32,
+        output: String,
+    },
 }
 
 impl ConsoleError {
-    /// A port or provider hiccup at set-up may pass; a bad file or a stuck call will not.
+    /// A port or provider hiccup may pass; a bad file or a stuck call will not.
     pub fn is_retriable(&self) -> bool {
-        matches!(self, ConsoleError::Setup(_))
+        matches!(self, ConsoleError::Setup(_) | ConsoleError::Failed { .. })
     }
 }
 
@@ -94,20 +101,7 @@ pub async fn run(
     let caller = read_wav(&args.input)?;
     let transcript = Transcript::new(print);
     let (providers, wire) = providers(cfg, args).await?;
-    let deps = CallDeps {
-        stt: Arc::new(SttTap {
-            inner: providers.stt,
-            transcript: transcript.clone(),
-        }),
-        llm: providers.llm,
-        tts: Arc::new(TtsTap {
-            inner: providers.tts,
-            transcript: transcript.clone(),
-        }),
-        store: crate::store::open_store(&cfg.database).map_err(|e| setup(format!("{e:#}")))?,
-        observer: Arc::new(Latencies { print }),
-        prices: cfg.providers.prices.clone(),
-    };
+    let deps = call_deps(cfg, providers, &transcript, print)?;
     let (end, link) = LoopbackRoom::pair(64);
     let spec = CallSpec {
         call_id: "console".into(),
@@ -125,6 +119,13 @@ pub async fn run(
     write_wav(&args.output, &agent)?;
     drop(wire);
     transcript.finish();
+    if !ended_normally(&outcome.reason) {
+        return Err(ConsoleError::Failed {
+            reason: outcome.reason.to_string(),
+            turns: outcome.turns,
+            output: args.output.display().to_string(),
+        });
+    }
     Ok(ConsoleOutcome {
         transcript: transcript.lines(),
         agent_samples: agent.len(),
@@ -132,6 +133,35 @@ pub async fn run(
         end_reason: outcome.reason.to_string(),
         emulated: wire_was_used(args, cfg),
     })
+}
+
+/// The providers with the transcript's taps on STT and TTS, and the configured store.
+fn call_deps(
+    cfg: &AppConfig,
+    providers: Providers,
+    transcript: &Transcript,
+    print: bool,
+) -> Result<CallDeps, ConsoleError> {
+    Ok(CallDeps {
+        stt: Arc::new(SttTap {
+            inner: providers.stt,
+            transcript: transcript.clone(),
+        }),
+        llm: providers.llm,
+        tts: Arc::new(TtsTap {
+            inner: providers.tts,
+            transcript: transcript.clone(),
+        }),
+        store: crate::store::open_store(&cfg.database).map_err(|e| setup(format!("{e:#}")))?,
+        observer: Arc::new(Latencies { print }),
+        prices: cfg.providers.prices.clone(),
+    })
+}
+
+/// A hang-up by either side (the caller's is the end of the input) is how a call should end;
+/// anything else means it died, and the console must not exit 0 on it.
+fn ended_normally(reason: &EndReason) -> bool {
+    matches!(reason, EndReason::CallerHungUp | EndReason::AgentHungUp)
 }
 
 /// Real providers need all three keys; anything less runs on the emulators.
@@ -194,7 +224,7 @@ struct Latencies {
 impl CallObserver for Latencies {
     fn turn_completed(&self, _call_id: &str, r: &TurnReport) {
         if let (true, Some(l)) = (self.print, r.turn_latency) {
-            println!("  (turn {}: {} ms voice to voice)", r.turn, l.as_millis());
+            crate::outln!("  (turn {}: {} ms voice to voice)", r.turn, l.as_millis());
         }
     }
 }
@@ -270,18 +300,27 @@ impl Driver {
     }
 }
 
-/// A WAV as 20 ms frames at the room rate.
+/// A WAV as 20 ms frames at the room rate. Refusals are plain words: the person running the
+/// console sees them as they are.
 pub fn read_wav(path: &Path) -> Result<Vec<Arc<[i16]>>, ConsoleError> {
     let bad = |e: &dyn std::fmt::Display| wav_error(path, e);
     let mut reader = hound::WavReader::open(path).map_err(|e| bad(&e))?;
     let spec = reader.spec();
     if spec.bits_per_sample != 16 || spec.sample_format != hound::SampleFormat::Int {
-        return Err(bad(&format!("expected 16-bit PCM, got {spec:?}")));
+        let kind = match spec.sample_format {
+            hound::SampleFormat::Int => "integer",
+            hound::SampleFormat::Float => "float",
+        };
+        let got = format!("{}-bit {kind}", spec.bits_per_sample);
+        return Err(bad(&format!("expected 16-bit integer PCM, got {got}")));
     }
     let raw: Vec<i16> = reader
         .samples::<i16>()
         .collect::<Result<_, _>>()
         .map_err(|e| bad(&e))?;
+    if raw.is_empty() {
+        return Err(bad(&"the WAV has no samples"));
+    }
     let channels = usize::from(spec.channels.max(1));
     let mono: Vec<i16> = raw
         .chunks(channels)
@@ -291,6 +330,11 @@ pub fn read_wav(path: &Path) -> Result<Vec<Arc<[i16]>>, ConsoleError> {
     let mut out = vec![];
     resampler.push(Duration::ZERO, &mono, &mut out);
     resampler.flush(&mut out);
+    if out.is_empty() {
+        return Err(bad(
+            &"the WAV has no samples (shorter than one 20 ms frame)",
+        ));
+    }
     Ok(out.into_iter().map(|f| f.samples).collect())
 }
 

@@ -95,7 +95,7 @@ impl Transcript {
 
     fn add(&self, lines: &mut Lines, line: Line) {
         if self.print {
-            println!("{line}");
+            crate::outln!("{line}");
         }
         lines.done.push(line);
     }

@@ -148,10 +148,10 @@ pub fn main(cfg: &AppConfig, args: &LoadtestArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let report = runtime.block_on(run(cfg, args))?;
-    print!("{}", report.table());
+    crate::stdout::write(&report.table());
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
-        println!("report written to {}", path.display());
+        crate::outln!("report written to {}", path.display());
     }
     anyhow::ensure!(
         report.all_calls_completed(),

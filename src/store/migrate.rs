@@ -28,6 +28,52 @@ impl Migration {
     }
 }
 
+impl Migration {
+    /// The tables its down script drops (`DROP TABLE [IF EXISTS] a, b`), in script order: what a
+    /// roll-back destroys, to be shown before it happens.
+    pub fn dropped_tables(&self) -> Vec<String> {
+        // Comments out first: one may hold a `;`.
+        let code: Vec<&str> = self
+            .down
+            .lines()
+            .filter_map(|l| l.split("--").next())
+            .collect();
+        let mut out = vec![];
+        for statement in code.join("\n").split(';') {
+            let words: Vec<&str> = statement.split_whitespace().collect();
+            let is = |i: usize, w: &str| words.get(i).is_some_and(|x| x.eq_ignore_ascii_case(w));
+            if !(is(0, "DROP") && is(1, "TABLE")) {
+                continue;
+            }
+            let first = if is(2, "IF") && is(3, "EXISTS") { 4 } else { 2 };
+            let names = words.iter().skip(first).flat_map(|w| w.split(','));
+            out.extend(
+                names
+                    .filter(|n| !n.is_empty())
+                    .filter(|n| {
+                        !["CASCADE", "RESTRICT"]
+                            .iter()
+                            .any(|k| n.eq_ignore_ascii_case(k))
+                    })
+                    .map(str::to_owned),
+            );
+        }
+        out
+    }
+}
+
+/// The last `n` applied migrations of `status`, newest first: what `down(n)` rolls back.
+pub fn rollback_plan<'m>(
+    migrations: &'m [Migration],
+    status: &[Status],
+    n: usize,
+) -> Vec<&'m Migration> {
+    let applied = status.iter().filter(|s| s.applied).rev().take(n);
+    applied
+        .filter_map(|s| migrations.iter().find(|m| m.version == s.version))
+        .collect()
+}
+
 macro_rules! migration {
     ($backend:literal, $v:expr, $name:literal) => {
         Migration {
@@ -56,8 +102,10 @@ const LOCK_KEY: i64 = 0x6672_6f6e_7464_736b; // "frontdsk"
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
-    #[error("database: {0}")]
-    Db(#[from] tokio_postgres::Error),
+    /// Not a `#[source]`: the text already holds what the server said, and the driver's own
+    /// chain would repeat it with its DETAIL (which may quote a patient's row).
+    #[error("database: {}", super::postgres::pool::describe(.0))]
+    Db(tokio_postgres::Error),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("migration {version} ({name}) was changed after it was applied (checksum {applied} in the database, {file} in the binary); add a new migration instead")]
@@ -69,8 +117,16 @@ pub enum MigrateError {
     },
     #[error("the database has migration {0}, which this binary does not know; it is newer than this binary")]
     Unknown(i64),
+    #[error("the migrations to roll back changed since they were shown ({shown:?}, now {now:?}): another migrator ran; nothing was rolled back")]
+    PlanChanged { shown: Vec<i64>, now: Vec<i64> },
     #[error("schema differs from the migrations:\n  {}", .0.join("\n  "))]
     Drift(Vec<String>),
+}
+
+impl From<tokio_postgres::Error> for MigrateError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        MigrateError::Db(e)
+    }
 }
 
 impl MigrateError {
@@ -106,6 +162,20 @@ pub(crate) fn check_applied(
         out.push(version);
     }
     Ok(out)
+}
+
+/// The last `expected.len()` of `applied`, newest first, must be `expected`: a roll-back does what
+/// was shown to the operator or nothing.
+pub(crate) fn check_plan(applied: &[i64], expected: &[i64]) -> Result<(), MigrateError> {
+    let now: Vec<i64> = applied.iter().rev().take(expected.len()).copied().collect();
+    if now == expected {
+        Ok(())
+    } else {
+        Err(MigrateError::PlanChanged {
+            shown: expected.to_vec(),
+            now,
+        })
+    }
 }
 
 /// One row of `status`.
@@ -200,13 +270,29 @@ impl<'a> Migrator<'a> {
     /// Roll back the last `n` applied migrations; returns the versions rolled back.
     pub async fn down(&mut self, n: usize) -> Result<Vec<i64>, MigrateError> {
         self.lock().await?;
-        let result = self.down_locked(n).await;
+        let result = self.down_locked(n, None).await;
         self.unlock().await;
         result
     }
 
-    async fn down_locked(&mut self, n: usize) -> Result<Vec<i64>, MigrateError> {
+    /// Roll back exactly `expected` (newest first, as `rollback_plan` showed them), or nothing if
+    /// the last applied migrations are no longer those.
+    pub async fn down_expecting(&mut self, expected: &[i64]) -> Result<Vec<i64>, MigrateError> {
+        self.lock().await?;
+        let result = self.down_locked(expected.len(), Some(expected)).await;
+        self.unlock().await;
+        result
+    }
+
+    async fn down_locked(
+        &mut self,
+        n: usize,
+        expected: Option<&[i64]>,
+    ) -> Result<Vec<i64>, MigrateError> {
         let applied = self.applied().await?;
+        if let Some(expected) = expected {
+            check_plan(&applied, expected)?;
+        }
         let mut done = vec![];
         for version in applied.iter().rev().take(n) {
             let Some(mig) = self.migrations.iter().find(|x| x.version == *version) else {
@@ -301,4 +387,18 @@ pub(crate) fn diff(expected: &BTreeSet<String>, live: &BTreeSet<String>) -> Vec<
         .filter(ours)
         .map(|s| format!("unexpected: {s}"));
     missing.chain(extra).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_holds_only_while_the_applied_tail_is_unchanged() {
+        assert!(check_plan(&[1, 2], &[2, 1]).is_ok());
+        assert!(check_plan(&[1, 2], &[2]).is_ok());
+        assert!(check_plan(&[1, 2], &[]).is_ok());
+        let err = check_plan(&[1, 2, 3], &[2, 1]).unwrap_err();
+        assert!(matches!(err, MigrateError::PlanChanged { ref now, .. } if now == &[3, 2]));
+    }
 }

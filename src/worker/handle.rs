@@ -61,7 +61,11 @@ pub fn start(
         w.connector = connector.to_owned();
         w.protocol_version = conn::AGENT_PROTOCOL;
     });
-    status.set_dep("livekit", DepState::Down("connecting".into()), false);
+    status.set_dep(
+        super::DEPENDENCY,
+        DepState::Down("connecting".into()),
+        false,
+    );
     let (shared, outbox) = Shared::new(cfg, runner, status);
     let (tx, done) = watch::channel(None);
     let task_shared = Arc::clone(&shared);

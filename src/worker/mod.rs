@@ -49,3 +49,8 @@ pub use error::WorkerError;
 pub use handle::{start, WorkerHandle};
 pub use job::{JobError, JobInfo, JobRunner, RunningJob};
 pub use runner::CallJobRunner;
+
+/// The worker's registration with LiveKit, as `/health` names it: down but not critical while it
+/// reconnects, critical once it gives up. Not "livekit": that is the dependency check's verdict
+/// on reaching the server (critical), which a reconnect attempt must not overwrite.
+pub const DEPENDENCY: &str = "livekit_worker";

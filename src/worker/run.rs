@@ -77,7 +77,7 @@ async fn attempt(
         w.connected = true;
         w.protocol_version = protocol;
     });
-    sh.status.set_dep("livekit", DepState::Up, true);
+    sh.status.set_dep(super::DEPENDENCY, DepState::Up, true);
     // The session's status timer fires at once: the server learns our load right away.
     let session = Session {
         sh,
@@ -92,7 +92,8 @@ async fn attempt(
 /// a process with live calls restarted.
 fn disconnected(sh: &Shared, why: String, critical: bool) {
     sh.status.update_worker(|w| w.connected = false);
-    sh.status.set_dep("livekit", DepState::Down(why), critical);
+    sh.status
+        .set_dep(super::DEPENDENCY, DepState::Down(why), critical);
 }
 
 #[cfg(test)]

@@ -154,19 +154,50 @@ pub async fn get(pool: &Pool) -> Result<Object, StoreError> {
     metrics::gauge!(POOL_WAITING).set(status.waiting as f64);
     got.map_err(|e| match e {
         deadpool_postgres::PoolError::Timeout(_) => StoreError::Timeout,
-        other => StoreError::Unavailable(other.to_string()),
+        other => StoreError::Unavailable(describe_pool(&other)),
     })
 }
 
 /// Driver errors: lost connections and timeouts are retriable infrastructure failures.
 pub fn db_error(e: tokio_postgres::Error) -> StoreError {
-    if let Some(code) = e.code() {
-        if *code == tokio_postgres::error::SqlState::QUERY_CANCELED {
-            return StoreError::Timeout;
-        }
-        return StoreError::Unavailable(format!("{}: {}", code.code(), e));
+    if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) {
+        return StoreError::Timeout;
     }
-    StoreError::Unavailable(e.to_string())
+    StoreError::Unavailable(describe(&e))
+}
+
+/// What the server said and its SQLSTATE (the driver's own text is only "db error"), else the
+/// driver's error with its causes ("error connecting to server: Connection refused"). The
+/// server's DETAIL is left out: it quotes the offending row or key, which may be a patient's.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    let Some(db) = e.as_db_error() else {
+        return with_causes(e);
+    };
+    let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    if let Some(hint) = db.hint() {
+        text.push_str("; hint: ");
+        text.push_str(hint);
+    }
+    text
+}
+
+/// A failed `Pool::get`: a connection that could not be made says why, as `describe` does.
+pub fn describe_pool(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => format!("connecting: {}", describe(e)),
+        other => other.to_string(),
+    }
+}
+
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
-use crate::store::migrate::{check_applied, diff, MigrateError, Migration, Status};
+use crate::store::migrate::{check_applied, check_plan, diff, MigrateError, Migration, Status};
 
 pub struct Migrator<'a> {
     conn: &'a mut Connection,
@@ -72,7 +72,24 @@ impl<'a> Migrator<'a> {
 
     /// Roll back the last `n` applied migrations; returns the versions rolled back.
     pub fn down(&mut self, n: usize) -> Result<Vec<i64>, MigrateError> {
+        self.down_checked(n, None)
+    }
+
+    /// Roll back exactly `expected` (newest first, as `rollback_plan` showed them), or nothing if
+    /// the last applied migrations are no longer those.
+    pub fn down_expecting(&mut self, expected: &[i64]) -> Result<Vec<i64>, MigrateError> {
+        self.down_checked(expected.len(), Some(expected))
+    }
+
+    fn down_checked(
+        &mut self,
+        n: usize,
+        expected: Option<&[i64]>,
+    ) -> Result<Vec<i64>, MigrateError> {
         self.locked(|tx, migrations, done| {
+            if let Some(expected) = expected {
+                check_plan(&done, expected)?;
+            }
             let mut rolled = vec![];
             for version in done.iter().rev().take(n) {
                 let m = migrations
