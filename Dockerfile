@@ -32,6 +32,9 @@ RUN apt-get update \
  && mkdir -p /app/data && chown frontdesk /app/data
 WORKDIR /app
 COPY --from=build /usr/local/bin/frontdesk /usr/local/bin/frontdesk
+# Read at start (./config): mount another directory here, or set FRONTDESK_CONFIG, to change a
+# prompt, model or base URL without a new image.
+COPY config /app/config
 USER 10001
 ENV FRONTDESK_ENV=production \
     FRONTDESK_HTTP_PORT=8081

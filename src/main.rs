@@ -1,31 +1,63 @@
-//! The binary: reads the process environment (the only place that does), loads the layered
-//! configuration, sets up logs and dispatches the subcommand.
+//! The binary: reads the process environment and `.env` (the only place that does), loads the
+//! layered configuration, sets up logs and dispatches the subcommand.
 
 mod cli;
 
+use std::collections::BTreeSet;
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
+use frontdesk::config::source::{self, Flag, Inputs, Location, Merged};
 use frontdesk::config::vars::{Kind, VARS};
-use frontdesk::config::{AppConfig, Environment, Vars};
+use frontdesk::config::{show, AppConfig, ConfigError, Environment, Vars};
 use frontdesk::telemetry::LogFormat;
 use frontdesk::{simulate, telemetry};
 use tracing_subscriber::fmt::MakeWriter;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, ConfigAction};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let vars: Vars = std::env::vars().collect();
+    // What clap's value parsers cannot check alone, refused the same way before anything starts.
+    if let Err(msg) = cli.command.check() {
+        <Cli as clap::CommandFactory>::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, msg)
+            .exit();
+    }
     let mut failure = Failure::default();
-    match run(cli, &vars, &mut failure) {
+    let result = environment(&cli)
+        .map_err(anyhow::Error::from)
+        .and_then(|(vars, from_dotenv)| run(cli, &vars, &from_dotenv, &mut failure));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             failure.report(&e);
             ExitCode::FAILURE
         }
     }
+}
+
+/// The process environment, with `.env` in the working directory filling in the variables it does
+/// not set (a real variable wins), and the names `.env` gave. Those are also set in the process,
+/// before any thread starts, for what reads the environment itself (RUST_LOG, child processes), and
+/// so is `--config`: `loadtest`'s worker then reads the same files.
+fn environment(cli: &Cli) -> Result<(Vars, BTreeSet<String>), ConfigError> {
+    // A variable that is not UTF-8 is not one of ours; skipping it beats a panic.
+    let mut vars: Vars = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let added = source::read_dotenv(Path::new(".env"), &vars)?;
+    for (name, value) in &added {
+        std::env::set_var(name, value);
+    }
+    if let Some(path) = &cli.config {
+        std::env::set_var(source::CONFIG_VAR, path);
+    }
+    let names = added.keys().cloned().collect();
+    vars.extend(added);
+    Ok((vars, names))
 }
 
 /// How a failure is reported: known once logs are set up.
@@ -50,24 +82,81 @@ impl Failure {
     }
 }
 
-fn run(cli: Cli, vars: &Vars, failure: &mut Failure) -> anyhow::Result<()> {
-    let env = Environment::resolve(cli.env, vars);
-    let loaded = env.and_then(|env| AppConfig::load(env, vars));
-    *failure = init_logs(&cli, loaded.as_ref().ok(), vars);
-    let cfg = loaded?;
+fn run(
+    cli: Cli,
+    vars: &Vars,
+    from_dotenv: &BTreeSet<String>,
+    failure: &mut Failure,
+) -> anyhow::Result<()> {
+    let flags = cli.command.flags();
+    let merged = match merge(&cli, vars, from_dotenv, &flags) {
+        Ok(merged) => merged,
+        Err(e) => {
+            *failure = init_logs(&cli, None, vars, &flags);
+            return Err(e.into());
+        }
+    };
+    let built = merged.build();
+    *failure = init_logs(&cli, built.as_ref().ok(), vars, &flags);
+    if let Command::Config {
+        action: ConfigAction::Show { json, .. },
+    } = &cli.command
+    {
+        return config_show(&merged, built, *json);
+    }
+    let mut cfg = built?;
+    // Caller transcripts are patient data: in debug logs in development only.
+    cfg.pipeline.log_transcripts = cfg.environment == Environment::Development;
     tracing::debug!(environment = cfg.environment.name(), config = ?cfg, "configuration loaded");
     dispatch(cli.command, cfg)
 }
 
+/// Every layer: the files at `--config`/FRONTDESK_CONFIG/./config over the embedded ones, the
+/// variables, the command's flags.
+fn merge(
+    cli: &Cli,
+    vars: &Vars,
+    from_dotenv: &BTreeSet<String>,
+    flags: &[Flag],
+) -> Result<Merged, ConfigError> {
+    let env = Environment::resolve(cli.env, vars)?;
+    let location = Location::resolve(cli.config.as_deref(), vars)?;
+    Merged::load(Inputs {
+        env,
+        location: &location,
+        vars,
+        from_dotenv,
+        flags,
+    })
+}
+
+/// Print what was merged, then fail if it is not a valid configuration (so a script can use the
+/// exit code and a person still sees the values).
+fn config_show(
+    merged: &Merged,
+    built: Result<AppConfig, ConfigError>,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        frontdesk::outln!("{}", show::json(merged));
+    } else {
+        frontdesk::stdout::write(&show::text(merged));
+    }
+    built?;
+    Ok(())
+}
+
 /// Logs per the configuration (or its defaults when it failed to load, so the failure is still
-/// reported), the CLI flags winning. Every secret the variables hold is redacted, loaded or not.
-fn init_logs(cli: &Cli, cfg: Option<&AppConfig>, vars: &Vars) -> Failure {
+/// reported), the CLI flags winning. Every secret the variables and flags hold is redacted, loaded
+/// or not.
+fn init_logs(cli: &Cli, cfg: Option<&AppConfig>, vars: &Vars, flags: &[Flag]) -> Failure {
     let fallback = frontdesk::config::LogConfig::default();
     let log = cfg.map_or(&fallback, |c| &c.log);
     let level = cli
         .command
         .log_level_override()
         .or(cli.log_level.as_deref())
+        .or(cli.command.default_log_level())
         .unwrap_or(&log.level);
     let format = cli.log_format.unwrap_or(log.format);
     let mut secrets: Vec<String> = VARS
@@ -75,6 +164,12 @@ fn init_logs(cli: &Cli, cfg: Option<&AppConfig>, vars: &Vars) -> Failure {
         .filter(|v| v.kind == Kind::Secret)
         .filter_map(|v| vars.get(v.name).cloned())
         .collect();
+    secrets.extend(
+        flags
+            .iter()
+            .filter(|f| show::is_secret(&f.key.split('.').collect::<Vec<_>>()))
+            .filter_map(|f| f.value.as_str().map(str::to_owned)),
+    );
     secrets.extend(cfg.map(AppConfig::secrets).unwrap_or_default());
     telemetry::init_logs(level, format, &secrets);
     Failure {
@@ -89,6 +184,8 @@ fn dispatch(command: Command, mut cfg: AppConfig) -> anyhow::Result<()> {
         Command::Dev { args } => worker_command(cfg, &args, true),
         Command::Connect { args } => connect_command(cfg, &args),
         Command::Check => current_thread()?.block_on(cli::check::run(&cfg)),
+        // Handled before dispatch: it prints even an invalid configuration.
+        Command::Config { .. } => Ok(()),
         Command::Token { args } => {
             frontdesk::outln!("{}", frontdesk::token::mint(&cfg.worker, &args)?);
             Ok(())
@@ -115,22 +212,23 @@ fn dispatch(command: Command, mut cfg: AppConfig) -> anyhow::Result<()> {
             let db = database_config(&cfg)?;
             current_thread()?.block_on(frontdesk::store::cli::seed(&db))
         }
-        Command::Loadtest { args, livekit } => {
-            livekit.apply(&mut cfg);
-            frontdesk::loadtest::main(&cfg, &args)
-        }
+        // --url, --api-key, --api-secret are in `cfg` already (the flags layer).
+        Command::Loadtest { args, .. } => frontdesk::loadtest::main(&cfg, &args),
         Command::Simulate {
             mut args,
             metrics_out,
+            html,
         } => {
             args.pipeline = std::mem::take(&mut cfg.pipeline);
             args.prices = cfg.providers.prices.clone();
-            simulate_command(args, metrics_out)
+            simulate_command(args, metrics_out, html)
         }
     }
 }
 
 fn console_command(cfg: &AppConfig, args: &frontdesk::console::ConsoleArgs) -> anyhow::Result<()> {
+    // A closed reader of the transcript must not cut the call short (its record would be lost).
+    frontdesk::stdout::keep_running_on_close();
     let outcome = multi_thread()?.block_on(frontdesk::console::run(cfg, args, true))?;
     let secs = outcome.agent_samples as f64 / f64::from(frontdesk_actors::audio::ROOM_RATE);
     let via = if outcome.emulated {
@@ -147,14 +245,8 @@ fn console_command(cfg: &AppConfig, args: &frontdesk::console::ConsoleArgs) -> a
     Ok(())
 }
 
-fn worker_command(mut cfg: AppConfig, args: &cli::WorkerArgs, dev: bool) -> anyhow::Result<()> {
-    args.apply(&mut cfg, dev);
-    let errors = cfg.validate();
-    anyhow::ensure!(
-        errors.is_empty(),
-        "invalid flags:\n  {}",
-        errors.join("\n  ")
-    );
+/// The flags are in `cfg` already, validated with the rest (the top layer).
+fn worker_command(cfg: AppConfig, args: &cli::WorkerArgs, dev: bool) -> anyhow::Result<()> {
     let mode = frontdesk::service::WorkerMode {
         dev,
         simulated_caller: args.simulated_caller,
@@ -162,8 +254,7 @@ fn worker_command(mut cfg: AppConfig, args: &cli::WorkerArgs, dev: bool) -> anyh
     multi_thread()?.block_on(frontdesk::service::run_worker(cfg, mode))
 }
 
-fn connect_command(mut cfg: AppConfig, args: &cli::ConnectArgs) -> anyhow::Result<()> {
-    args.livekit.apply(&mut cfg);
+fn connect_command(cfg: AppConfig, args: &cli::ConnectArgs) -> anyhow::Result<()> {
     let target = frontdesk::service::ConnectTarget {
         room: args.room.clone(),
         identity: args.identity.clone(),
@@ -182,13 +273,18 @@ fn connect_command(mut cfg: AppConfig, args: &cli::ConnectArgs) -> anyhow::Resul
 fn simulate_command(
     args: simulate::SimArgs,
     metrics_out: Option<std::path::PathBuf>,
+    html: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     let prometheus = telemetry::init_metrics()?;
-    let report = multi_thread()?.block_on(simulate::run(args.clone()))?;
+    let report = multi_thread()?.block_on(simulate::run_shown(args.clone()))?;
     frontdesk::stdout::write(&report.table());
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
         frontdesk::outln!("report written to {}", path.display());
+    }
+    if let Some(path) = &html {
+        std::fs::write(path, simulate::html::render(&report)?)?;
+        frontdesk::outln!("HTML report written to {}", path.display());
     }
     if let Some(path) = metrics_out {
         std::fs::write(&path, prometheus.render())?;

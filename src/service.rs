@@ -80,6 +80,7 @@ pub struct WorkerMode {
 /// The service until ctrl-c or SIGTERM.
 pub async fn run_worker(cfg: AppConfig, mode: WorkerMode) -> anyhow::Result<()> {
     let metrics = telemetry::init_metrics()?;
+    telemetry::init_traces(&cfg.telemetry)?;
     let status = Arc::new(ServiceStatus::new());
     status.update_worker(|w| {
         w.agent_name = cfg.worker.agent_name.clone();
@@ -95,6 +96,8 @@ pub async fn run_worker(cfg: AppConfig, mode: WorkerMode) -> anyhow::Result<()> 
     };
     tracing::info!("shutting down");
     service.stop().await?;
+    // The last calls' spans are still batched; a blocking flush, off the runtime's workers.
+    let _ = tokio::task::spawn_blocking(telemetry::otel::flush).await;
     result
 }
 
@@ -208,7 +211,7 @@ pub async fn connect(cfg: &AppConfig, target: ConnectTarget) -> anyhow::Result<C
         .join(req)
         .await
         .with_context(|| format!("joining room {}", target.room))?;
-    tracing::info!(room = %target.room, "joined; waiting for a caller (ctrl-c hangs up)");
+    tracing::info!(room = %frontdesk_actors::provider::room::room_tag(&target.room), "joined; waiting for a caller (ctrl-c hangs up)");
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f");
     let spec = CallSpec {
         call_id: format!("connect-{}-{stamp}", target.room),

@@ -43,6 +43,11 @@ pub struct WorkerSnapshot {
     pub connector: String,
 }
 
+fn healthy(deps: &BTreeMap<String, DepStatus>) -> bool {
+    deps.values()
+        .all(|d| !d.critical || !matches!(d.state, DepState::Down(_)))
+}
+
 #[derive(Debug, Default)]
 pub struct ServiceStatus {
     deps: Mutex<BTreeMap<String, DepStatus>>,
@@ -56,8 +61,18 @@ impl ServiceStatus {
 
     /// Record a dependency's state (`name`: "database", "livekit", "deepgram", ...).
     pub fn set_dep(&self, name: &str, state: DepState, critical: bool) {
+        let up = match &state {
+            DepState::Up => 1.0,
+            DepState::Down(_) => 0.0,
+            DepState::Unknown => f64::NAN,
+        };
         let mut deps = self.deps.lock().unwrap_or_else(|p| p.into_inner());
         deps.insert(name.to_owned(), DepStatus { state, critical });
+        let healthy = healthy(&deps);
+        drop(deps);
+        // Dependency names come from the configuration, never from a call: bounded labels.
+        metrics::gauge!(crate::telemetry::DEPENDENCY_UP, "dependency" => name.to_owned()).set(up);
+        metrics::gauge!(crate::telemetry::HEALTHY).set(if healthy { 1.0 } else { 0.0 });
     }
 
     pub fn deps(&self) -> BTreeMap<String, DepStatus> {
@@ -66,9 +81,7 @@ impl ServiceStatus {
 
     /// Healthy unless a critical dependency is down.
     pub fn healthy(&self) -> bool {
-        self.deps()
-            .values()
-            .all(|d| !d.critical || !matches!(d.state, DepState::Down(_)))
+        healthy(&self.deps())
     }
 
     pub fn update_worker(&self, f: impl FnOnce(&mut WorkerSnapshot)) {

@@ -30,6 +30,7 @@ fn args(fallback: bool) -> SimArgs {
         report: None,
         pipeline: Default::default(),
         prices: Default::default(),
+        scenario: Default::default(),
     }
 }
 
@@ -128,7 +129,7 @@ async fn openai_faults_mid_call_lose_no_turn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cartesia_faults_mid_call_lose_no_turn() {
     // Drawn per context: the fault hits one reply of the running call.
-    each_kind_mid_call("cartesia", &FaultKind::ALL, true).await;
+    each_kind_mid_call("cartesia", FaultKind::ALL, true).await;
 }
 
 fn always(kind: FaultKind) -> FaultConfig {

@@ -141,3 +141,42 @@ fn bad_wavs_get_a_plain_message() {
     let empty = plain(&write("empty.wav", 16, &[]));
     assert!(empty.contains("no samples"), "{empty}");
 }
+
+/// Every run has its own call id, and each run's record stays in the database under it (they
+/// were all "console", so a newer run's record hid an older one's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_run_gets_its_own_call_id_and_record() {
+    use frontdesk_actors::store::{RecordKind, Store};
+    let dir = std::env::temp_dir().join(format!("frontdesk-console-ids-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("calls.db");
+    let mut cfg = AppConfig::default();
+    cfg.database.sqlite_path = db.display().to_string();
+    let mut ids = vec![];
+    for n in 0..2 {
+        let args = ConsoleArgs {
+            input: concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/speech/line01.wav"
+            )
+            .into(),
+            output: dir.join(format!("reply{n}.wav")),
+            say: vec!["I would like to book an appointment with a heart doctor.".into()],
+            emulators: true,
+            reply_timeout: Duration::from_secs(10),
+        };
+        ids.push(console::run(&cfg, &args, false).await.unwrap().call_id);
+    }
+    assert_ne!(ids[0], ids[1]);
+    assert!(ids.iter().all(|id| id.starts_with("console-")), "{ids:?}");
+    let store = frontdesk::store::sqlite::SqliteStore::open(&db.display().to_string()).unwrap();
+    for id in &ids {
+        let record = store.call_record(id).await.unwrap();
+        let started = record
+            .iter()
+            .filter(|op| matches!(op.kind, RecordKind::CallStarted { .. }));
+        assert_eq!(started.count(), 1, "{id}: {record:?}");
+        assert!(record.iter().all(|op| op.call_id == *id));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

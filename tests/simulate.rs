@@ -22,6 +22,7 @@ fn args(calls: usize) -> SimArgs {
         report: None,
         pipeline: Default::default(),
         prices: Default::default(),
+        scenario: Default::default(),
     }
 }
 
@@ -68,5 +69,37 @@ async fn simulation_on_the_wire_runs_the_real_clients_against_the_emulators() ->
         report.cost_usd > 0.0 && report.call_minutes > 0.0,
         "{report:?}"
     );
+    Ok(())
+}
+
+/// Every scenario, two calls each, on the doubles with the emulator's receptionist: each call
+/// reaches its goal, checked in the database after it (booked, registered, moved, cancelled...),
+/// and every tool ran.
+#[tokio::test(start_paused = true)]
+async fn every_scenario_reaches_its_goal_in_the_database() -> anyhow::Result<()> {
+    let mut a = args(2 * simulate::scenario::ALL.len());
+    a.duration = Duration::from_secs(90);
+    a.ramp = Duration::from_secs(3);
+    let report = simulate::run(a).await?;
+    assert!(report.all_calls_completed(), "{:?}", report.end_reasons);
+    let mut tools = std::collections::BTreeSet::new();
+    for s in simulate::scenario::ALL {
+        let row = &report.scenarios[s.name()];
+        assert_eq!(
+            (row.calls, row.goal_reached),
+            (2, 2),
+            "{}: {row:?}",
+            s.name()
+        );
+        tools.extend(row.tools.keys().cloned());
+    }
+    let every: std::collections::BTreeSet<String> = frontdesk_actors::tools::TOOL_NAMES
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    assert_eq!(tools, every);
+    let json = serde_json::to_value(&report)?;
+    assert_eq!(json["scenarios"]["new-patient"]["goal_reached"], 2);
+    assert!(report.table().contains("registered and booked"));
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::backoff::Backoff;
 use crate::vad::VadConfig;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -15,6 +16,10 @@ pub struct PipelineConfig {
     pub edges: EdgeConfig,
     pub supervision: SupervisionConfig,
     pub dialogue: DialogueConfig,
+    /// Caller transcripts in debug logs. Patient data: set only for the development environment
+    /// when the configuration is loaded, never from a file (off by default).
+    #[serde(skip)]
+    pub log_transcripts: bool,
 }
 
 impl PipelineConfig {
@@ -45,6 +50,13 @@ impl PipelineConfig {
                     "pipeline.supervision.{name}.window_ms must be at least 1"
                 ));
             }
+        }
+        if let Err(e) = self
+            .supervision
+            .backoff
+            .validate("pipeline.supervision.backoff")
+        {
+            errs.push(e);
         }
         if errs.is_empty() {
             Ok(())
@@ -143,6 +155,9 @@ pub struct SupervisionConfig {
     pub dialogue: RestartBudget,
     pub tts: RestartBudget,
     pub db_gateway: RestartBudget,
+    /// Delay between restarts of a child that keeps failing; the first restart after a healthy
+    /// spell is immediate (the call goes on), a failed start always waits.
+    pub backoff: Backoff,
 }
 
 impl Default for SupervisionConfig {
@@ -153,6 +168,7 @@ impl Default for SupervisionConfig {
             dialogue: RestartBudget::new(3, 30_000),
             tts: RestartBudget::new(3, 30_000),
             db_gateway: RestartBudget::new(5, 30_000),
+            backoff: Backoff::new(200, 5_000),
         }
     }
 }

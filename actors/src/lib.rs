@@ -2,6 +2,7 @@
 //! outside world (room media, STT, LLM, TTS, store). No network or SQL code lives here.
 
 pub mod audio;
+pub mod backoff;
 pub mod call;
 pub mod config;
 pub mod doubles;

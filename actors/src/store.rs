@@ -2,7 +2,7 @@
 //! the write-behind of the call record. PostgreSQL and SQLite implementations live in the service.
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +87,82 @@ impl PatientQuery {
         }
         Ok((phone, name))
     }
+}
+
+/// A new patient's details, as a caller gives them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPatient {
+    pub first_name: String,
+    pub last_name: String,
+    pub date_of_birth: NaiveDate,
+    pub phone: String,
+}
+
+/// What registering a patient did: the patient's record, and whether it was created now (false:
+/// someone of that name and birth date was already registered, and that record is returned).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    pub patient: Patient,
+    pub created: bool,
+}
+
+/// Longest first or last name accepted, in characters (the schemas' CHECK).
+pub const MAX_NAME_CHARS: usize = 100;
+/// Earliest birth date accepted.
+const OLDEST_BIRTH_YEAR: i32 = 1900;
+
+impl NewPatient {
+    /// The details as every store keeps them (names with single spaces, the phone normalised), or
+    /// why they cannot be registered. Names may be in any script; `today` bounds the birth date.
+    pub fn validated(&self, today: NaiveDate) -> Result<NewPatient, StoreError> {
+        let first_name = valid_name("first name", &self.first_name)?;
+        let last_name = valid_name("last name", &self.last_name)?;
+        let phone = normalise_phone(&self.phone);
+        let digits = phone.strip_prefix('+').unwrap_or(&phone);
+        if !(7..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(StoreError::Invalid(
+                "phone must be 7 to 15 digits, optionally after a +".into(),
+            ));
+        }
+        let dob = self.date_of_birth;
+        if dob > today || dob.year() < OLDEST_BIRTH_YEAR {
+            return Err(StoreError::Invalid(format!(
+                "date of birth must be between {OLDEST_BIRTH_YEAR}-01-01 and today"
+            )));
+        }
+        Ok(NewPatient {
+            first_name,
+            last_name,
+            date_of_birth: dob,
+            phone,
+        })
+    }
+
+    /// The full name as stores compare it.
+    pub fn normalised_name(&self) -> String {
+        normalise_name(&format!("{} {}", self.first_name, self.last_name))
+    }
+}
+
+/// A name part: letters of any script with spaces, apostrophes, hyphens and dots between them.
+fn valid_name(what: &str, raw: &str) -> Result<String, StoreError> {
+    let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    let bad = |c: char| {
+        c.is_control()
+            || c.is_numeric()
+            || (c.is_ascii_punctuation() && !matches!(c, '\'' | '-' | '.' | ','))
+    };
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(StoreError::Invalid(format!(
+            "{what} must be 1 to {MAX_NAME_CHARS} characters"
+        )));
+    }
+    if name.chars().any(bad) || !name.chars().any(char::is_alphabetic) {
+        return Err(StoreError::Invalid(format!(
+            "{what} must be letters (any script), spaces, apostrophes or hyphens"
+        )));
+    }
+    Ok(name)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,6 +345,9 @@ pub fn free_slots_in(
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn find_patient(&self, q: &PatientQuery) -> Result<Vec<Patient>, StoreError>;
+    /// Register a new patient (details validated with [`NewPatient::validated`]); someone already
+    /// registered with the same name and birth date is returned instead, never registered twice.
+    async fn register_patient(&self, p: &NewPatient) -> Result<Registration, StoreError>;
     async fn list_doctors(&self, specialty: Option<&str>) -> Result<Vec<Doctor>, StoreError>;
     async fn free_slots(&self, doctor_id: i64, day: NaiveDate) -> Result<Vec<Slot>, StoreError>;
     async fn appointments_for(&self, patient_id: i64) -> Result<Vec<Appointment>, StoreError>;

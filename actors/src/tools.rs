@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::provider::{ToolCall, ToolSpec};
-use crate::store::{BookingRequest, PatientQuery, Store, StoreError};
+use crate::store::{BookingRequest, NewPatient, PatientQuery, Store, StoreError};
 
 /// How a tool call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +77,7 @@ fn spec(name: &str, description: &str, parameters: Value) -> ToolSpec {
 /// Names of the tools offered to the model.
 pub const TOOL_NAMES: &[&str] = &[
     "find_patient",
+    "register_patient",
     "list_doctors",
     "list_free_slots",
     "list_appointments",
@@ -96,6 +97,15 @@ pub fn tool_specs() -> Vec<ToolSpec> {
             "find_patient",
             "Find a patient by full name and date of birth, or by phone number.",
             json!({ "type": "object", "properties": { "name": { "type": "string" }, "date_of_birth": date, "phone": { "type": "string" } } }),
+        ),
+        spec(
+            "register_patient",
+            "Register a new patient (after find_patient found no record). Registering someone \
+             already registered returns their existing record.",
+            json!({ "type": "object", "properties": { "first_name": { "type": "string" },
+                "last_name": { "type": "string" }, "date_of_birth": date,
+                "phone": { "type": "string", "description": "7 to 15 digits, optionally after a +" } },
+                "required": ["first_name", "last_name", "date_of_birth", "phone"] }),
         ),
         spec(
             "list_doctors",
@@ -139,6 +149,34 @@ struct FindPatient {
     name: Option<String>,
     date_of_birth: Option<NaiveDate>,
     phone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Register {
+    first_name: String,
+    last_name: String,
+    /// Parsed here rather than by serde, for an error the model can repeat to the caller.
+    date_of_birth: String,
+    phone: String,
+}
+
+impl Register {
+    /// The details, validated as the stores validate them (today by the wall clock; the store
+    /// checks again with its own).
+    fn new_patient(self) -> Result<NewPatient, ToolOutcome> {
+        let invalid = |msg: String| ToolOutcome::error(ToolStatus::InvalidArguments, msg);
+        let date_of_birth = NaiveDate::parse_from_str(self.date_of_birth.trim(), "%Y-%m-%d")
+            .map_err(|_| invalid("date_of_birth must be a real date as YYYY-MM-DD".into()))?;
+        let p = NewPatient {
+            first_name: self.first_name,
+            last_name: self.last_name,
+            date_of_birth,
+            phone: self.phone,
+        };
+        p.validated(Utc::now().date_naive())
+            .map_err(|e| invalid(e.to_string()))
+    }
 }
 
 #[derive(Deserialize)]
@@ -225,6 +263,10 @@ async fn run(store: &dyn Store, call: &ToolCall) -> Result<ToolOutcome, ToolOutc
                 phone: p.phone,
             };
             from_store(store.find_patient(&q).await)
+        }
+        "register_patient" => {
+            let r: Register = args(a)?;
+            from_store(store.register_patient(&r.new_patient()?).await)
         }
         "list_doctors" => {
             let d: ListDoctors = args(a)?;
@@ -335,6 +377,53 @@ mod tests {
         let out = execute(&store, &call("list_doctors", r#"{"specialty": "cardio"}"#)).await;
         assert_eq!(out.status, ToolStatus::Ok);
         assert!(out.content.contains("Cardiology"), "{}", out.content);
+    }
+
+    #[tokio::test]
+    async fn register_patient_validates_then_registers_once() {
+        let store = MemoryStore::seeded();
+        let args = |first: &str, dob: &str, phone: &str| {
+            json!({ "first_name": first, "last_name": "Ndiaye-Øster", "date_of_birth": dob, "phone": phone })
+                .to_string()
+        };
+        for (a, says) in [
+            (
+                args("Aïssata", "1990-02-30", "+221 33 555 0101"),
+                "YYYY-MM-DD",
+            ),
+            (
+                args("Aïssata", "30/01/1990", "+221 33 555 0101"),
+                "YYYY-MM-DD",
+            ),
+            (
+                args("Aïssata", "2999-01-01", "+221 33 555 0101"),
+                "date of birth",
+            ),
+            (args("Aïssata", "1990-01-30", "call me"), "phone"),
+            (args("", "1990-01-30", "+221 33 555 0101"), "first name"),
+            (r#"{"first_name": "A"}"#.to_string(), "missing field"),
+        ] {
+            let out = execute(&store, &call("register_patient", &a)).await;
+            assert_eq!(out.status, ToolStatus::InvalidArguments, "{a}: {out:?}");
+            let v: Value = serde_json::from_str(&out.content).unwrap();
+            assert!(v["error"].as_str().unwrap().contains(says), "{a}: {v}");
+        }
+        let a = args("Aïssata", "1990-01-30", "+221 33 555 0101");
+        let out = execute(&store, &call("register_patient", &a)).await;
+        assert_eq!(out.status, ToolStatus::Ok, "{out:?}");
+        let v: Value = serde_json::from_str(&out.content).unwrap();
+        assert_eq!(v["result"]["created"], true);
+        assert_eq!(v["result"]["patient"]["id"], 21);
+        assert_eq!(v["result"]["patient"]["phone"], "+221335550101");
+        let out = execute(&store, &call("register_patient", &a)).await;
+        let v: Value = serde_json::from_str(&out.content).unwrap();
+        assert_eq!(
+            (
+                v["result"]["created"].clone(),
+                v["result"]["patient"]["id"].clone()
+            ),
+            (json!(false), json!(21))
+        );
     }
 
     #[test]

@@ -231,3 +231,53 @@ async fn database_outage_becomes_a_spoken_answer_and_the_record_is_written_later
         frontdesk_actors::store::RecordKind::CallEnded { .. }
     )));
 }
+
+/// An STT whose every session ends the moment it opens; it notes when each connect happened.
+#[derive(Default)]
+struct DeadStt {
+    connects: std::sync::Mutex<Vec<tokio::time::Instant>>,
+}
+
+#[async_trait]
+impl SttProvider for DeadStt {
+    fn name(&self) -> &'static str {
+        "dead"
+    }
+    async fn connect(&self, _: &SttSessionConfig) -> Result<SttSession, SttError> {
+        self.connects
+            .lock()
+            .unwrap()
+            .push(tokio::time::Instant::now());
+        let (tx, events) = tokio::sync::mpsc::channel(1);
+        drop(tx);
+        Ok(SttSession {
+            sink: Box::new(StalledSink(tokio::sync::mpsc::channel(1).0)),
+            events,
+        })
+    }
+}
+
+/// A provider that fails at once is restarted at once the first time, then with a growing delay:
+/// the budget is spent over seconds, not within a millisecond (it was three restarts in 1 ms).
+#[tokio::test(start_paused = true)]
+async fn a_provider_that_fails_at_once_is_restarted_with_backoff() {
+    let stt = Arc::new(DeadStt::default());
+    let mut cfg = quiet_config();
+    cfg.supervision.backoff = frontdesk_actors::backoff::Backoff::new(200, 5_000);
+    let p = Providers {
+        stt: stt.clone(),
+        ..Providers::fast()
+    };
+    let mut h = start(cfg, p).await;
+    h.caller.silence(S(10_000)).await;
+    let outcome = h.call.wait().await.unwrap();
+    assert_eq!(outcome.reason, EndReason::BudgetExhausted(ChildKind::Stt));
+    assert_eq!(outcome.restarts.get(&ChildKind::Stt), Some(&3));
+    let t = stt.connects.lock().unwrap().clone();
+    assert_eq!(t.len(), 4, "the first start and three restarts");
+    let gaps: Vec<Duration> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    // Immediate, then 200 ms and 400 ms, each with up to 100 % jitter.
+    assert!(gaps[0] < S(50), "{gaps:?}");
+    assert!(gaps[1] >= S(200) && gaps[1] < S(450), "{gaps:?}");
+    assert!(gaps[2] >= S(400) && gaps[2] < S(850), "{gaps:?}");
+}

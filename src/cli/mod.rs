@@ -2,11 +2,14 @@
 //! or in the library; `main.rs` only loads the configuration and dispatches.
 
 pub mod check;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use frontdesk::config::{AppConfig, Environment};
+use frontdesk::config::source::Flag;
+use frontdesk::config::Environment;
 use frontdesk::simulate::SimArgs;
 use frontdesk::telemetry::LogFormat;
 
@@ -14,6 +17,10 @@ use frontdesk::telemetry::LogFormat;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 pub struct Cli {
+    /// Config directory (its default.toml and <env>.toml over the embedded ones) or one TOML file
+    /// [default: FRONTDESK_CONFIG, else ./config if it exists, else the embedded files only].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// Environment: picks config/<env>.toml and its checks [default: FRONTDESK_ENV, else
     /// development].
     #[arg(long, global = true, value_enum)]
@@ -50,6 +57,11 @@ pub enum Command {
     },
     /// Validate the configuration, then reach the database, LiveKit and each provider.
     Check,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Mint a LiveKit room join token for a test participant (prints the JWT).
     Token {
         #[command(flatten)]
@@ -86,8 +98,25 @@ pub enum Command {
         #[command(flatten)]
         args: SimArgs,
         /// Also write the Prometheus metrics at the end to this file.
-        #[arg(long)]
+        #[arg(long, value_parser = frontdesk::simulate::parse::output_file)]
         metrics_out: Option<PathBuf>,
+        /// Also write a self-contained HTML report (charts, no external files) to this file.
+        #[arg(long, value_parser = frontdesk::simulate::parse::output_file)]
+        html: Option<PathBuf>,
+    },
+}
+
+/// `frontdesk config ...`
+#[derive(Subcommand, Debug)]
+pub enum ConfigAction {
+    /// Print the merged configuration, each value with the layer it came from (secrets redacted);
+    /// fails afterwards if it is invalid.
+    Show {
+        /// One JSON object: {"environment", "layers", "values": {"dotted.key": {"value", "origin"}}}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        livekit: LiveKitArgs,
     },
 }
 
@@ -125,16 +154,24 @@ pub struct LiveKitArgs {
 }
 
 impl LiveKitArgs {
-    pub fn apply(&self, cfg: &mut AppConfig) {
-        if let Some(url) = &self.url {
-            cfg.worker.url = url.clone();
-        }
-        if let Some(key) = &self.api_key {
-            cfg.worker.api_key = frontdesk::secret::Secret::new(key);
-        }
-        if let Some(secret) = &self.api_secret {
-            cfg.worker.api_secret = frontdesk::secret::Secret::new(secret);
-        }
+    /// The flags given, as the configuration's top layer.
+    pub fn flags(&self) -> Vec<Flag> {
+        [
+            ("--url", "worker.url", &self.url),
+            ("--api-key", "worker.api_key", &self.api_key),
+            ("--api-secret", "worker.api_secret", &self.api_secret),
+        ]
+        .into_iter()
+        .filter_map(|(name, key, v)| v.as_ref().map(|v| flag(name, key, v.as_str())))
+        .collect()
+    }
+}
+
+fn flag(name: &'static str, key: &'static str, value: impl Into<toml::Value>) -> Flag {
+    Flag {
+        name,
+        key,
+        value: value.into(),
     }
 }
 
@@ -155,29 +192,58 @@ pub struct ConnectArgs {
 }
 
 impl WorkerArgs {
-    /// Apply the flags (and, for `dev`, no load threshold: only max_calls limits) to `cfg`.
-    pub fn apply(&self, cfg: &mut AppConfig, dev: bool) {
+    /// The flags given (and, for `dev`, no load threshold: only max_calls limits).
+    pub fn flags(&self, dev: bool) -> Vec<Flag> {
+        let mut out = vec![];
+        if dev {
+            out.push(flag("dev", "worker.load_threshold", 1.0));
+        }
         if let Some(name) = &self.agent_name {
-            cfg.worker.agent_name = name.clone();
+            out.push(flag("--agent-name", "worker.agent_name", name.as_str()));
         }
         if let Some(n) = self.max_calls {
-            cfg.worker.max_calls = n;
+            out.push(flag("--max-calls", "worker.max_calls", i64::from(n)));
         }
         if let Some(port) = self.http_port {
-            cfg.http.port = port;
+            out.push(flag("--http-port", "http.port", i64::from(port)));
         }
-        self.livekit.apply(cfg);
-        if dev {
-            cfg.worker.load_threshold = 1.0;
-        }
+        out.extend(self.livekit.flags());
+        out
     }
 }
 
 impl Command {
+    /// The command's flags that override configuration keys: the top layer of the configuration.
+    pub fn flags(&self) -> Vec<Flag> {
+        match self {
+            Command::Start { args } => args.flags(false),
+            Command::Dev { args } => args.flags(true),
+            Command::Connect { args } => args.livekit.flags(),
+            Command::Loadtest { livekit, .. } => livekit.flags(),
+            Command::Config {
+                action: ConfigAction::Show { livekit, .. },
+            } => livekit.flags(),
+            _ => vec![],
+        }
+    }
+
     /// `dev` logs our crates at debug whatever the configuration says (libraries stay at info:
     /// rustls and tokio-postgres at debug drown everything else).
     pub fn log_level_override(&self) -> Option<&'static str> {
         matches!(self, Command::Dev { .. } | Command::Connect { .. })
             .then_some("info,frontdesk=debug,frontdesk_actors=debug")
+    }
+
+    /// Checks across arguments, which clap's value parsers see one at a time.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Command::Simulate { args, .. } => args.check(),
+            _ => Ok(()),
+        }
+    }
+
+    /// The level when `--log-level` is not given, over the configuration's: `simulate` is quiet.
+    pub fn default_log_level(&self) -> Option<&'static str> {
+        matches!(self, Command::Simulate { .. }).then_some(frontdesk::simulate::DEFAULT_LOG_LEVEL)
     }
 }

@@ -56,10 +56,11 @@ pub fn deserialize<T: DeserializeOwned>(layer: &str, table: Table) -> Result<T, 
 /// The message with a line number. Not toml's Display: it quotes the source line, which may hold
 /// a secret.
 fn parse_error(layer: &str, text: &str, e: &toml::de::Error) -> ConfigError {
+    // Newlines before the error, not `lines()`: that misses the line an error at column 0 opens.
     let line = e
         .span()
         .and_then(|s| text.get(..s.start))
-        .map(|t| t.lines().count().max(1));
+        .map(|t| t.matches('\n').count() + 1);
     ConfigError::Parse {
         layer: layer_name(layer),
         message: match line {

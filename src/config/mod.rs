@@ -1,15 +1,20 @@
 //! Service configuration: parsed once into typed structs, unknown keys rejected, validated with
 //! every problem named at once. Actors get their part (`PipelineConfig`) injected.
 //!
-//! Layers, later wins: the embedded `config/default.toml`, the environment's file
-//! (`config/{development,staging,production}.toml`, also embedded), then environment variables
-//! (see [`vars::VARS`]). The loader takes the variables as a map, so it never reads the process
-//! environment itself; only `main.rs` does.
+//! Layers, later wins (see [`source`]): the embedded `config/default.toml`; the config directory's
+//! `default.toml` and `<env>.toml`, read at run time (`--config`, `FRONTDESK_CONFIG`, else
+//! `./config`; the embedded environment file stands in for a missing one); environment variables
+//! (see [`vars::VARS`]; `.env` fills in the unset ones); then flags. The loader takes the variables
+//! as a map, so it never reads the process environment itself; only `main.rs` does.
 
 mod layers;
 mod policy;
+pub mod show;
+pub mod source;
 pub mod vars;
 
+#[cfg(test)]
+mod source_tests;
 #[cfg(test)]
 mod tests;
 
@@ -34,6 +39,15 @@ pub type Vars = BTreeMap<String, String>;
 pub enum ConfigError {
     #[error("unknown environment {0:?}: expected development, staging or production")]
     UnknownEnvironment(String),
+    /// A config directory or file named by `--config` or `FRONTDESK_CONFIG` is not there.
+    #[error("configuration {path} (from {by}): {reason}")]
+    Missing {
+        path: String,
+        by: &'static str,
+        reason: String,
+    },
+    #[error("cannot read {path}: {reason}")]
+    Read { path: String, reason: String },
     /// A TOML layer does not parse or holds a key nobody knows.
     #[error("invalid configuration in {layer}: {message}")]
     Parse { layer: String, message: String },
@@ -161,34 +175,27 @@ pub struct AppConfig {
     pub room: RoomConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    pub telemetry: crate::telemetry::TelemetryConfig,
     /// Which environment the configuration was loaded for (not a key in any file).
     #[serde(skip)]
     pub environment: Environment,
 }
 
 impl AppConfig {
-    /// Every layer for `env`: defaults, the environment file, then `vars`; validated with the
-    /// environment's policy.
+    /// The embedded files for `env`, then `vars`; validated with the environment's policy.
     pub fn load(env: Environment, vars: &Vars) -> Result<Self, ConfigError> {
-        let mut table = layers::parse("config/default.toml", DEFAULT_TOML)?;
-        let (file, text) = layers::env_file(env);
-        layers::merge(&mut table, layers::parse(file, text)?);
-        let mut errors = vars::apply(&mut table, vars);
-        let mut cfg: AppConfig = match layers::deserialize("the environment variables", table) {
-            Ok(cfg) => cfg,
-            Err(e) => {
-                // The files were each checked alone, so this came from a variable: report it
-                // with the variables' other problems.
-                errors.push(e.to_string());
-                return Err(ConfigError::Invalid(errors));
-            }
-        };
-        cfg.environment = env;
-        errors.extend(cfg.validate());
-        if !errors.is_empty() {
-            return Err(ConfigError::Invalid(errors));
-        }
-        Ok(cfg)
+        Self::load_from(source::Inputs {
+            env,
+            location: &source::Location::Embedded,
+            vars,
+            from_dotenv: &Default::default(),
+            flags: &[],
+        })
+    }
+
+    /// Every layer of `inputs`, validated with the environment's policy.
+    pub fn load_from(inputs: source::Inputs<'_>) -> Result<Self, ConfigError> {
+        source::Merged::load(inputs)?.build()
     }
 
     /// Parse one TOML document (no layering) and validate it for development.
@@ -215,6 +222,7 @@ impl AppConfig {
         errors.extend(self.room.validate());
         errors.extend(self.http.validate());
         errors.extend(self.log.validate());
+        errors.extend(self.telemetry.validate());
         if self.environment == Environment::Production {
             policy::production(self, &mut errors);
         }

@@ -1,6 +1,6 @@
 use super::*;
 
-fn vars(pairs: &[(&str, &str)]) -> Vars {
+pub(super) fn vars(pairs: &[(&str, &str)]) -> Vars {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -8,7 +8,7 @@ fn vars(pairs: &[(&str, &str)]) -> Vars {
 }
 
 /// Everything production needs, with placeholder values.
-fn production_vars() -> Vars {
+pub(super) fn production_vars() -> Vars {
     vars(&[
         ("LIVEKIT_URL", "wss://lk.example.com"),
         ("LIVEKIT_API_KEY", "APIplaceholderkey"),
@@ -23,7 +23,7 @@ fn production_vars() -> Vars {
     ])
 }
 
-fn load_err(env: Environment, v: &Vars) -> String {
+pub(super) fn load_err(env: Environment, v: &Vars) -> String {
     format!("{:#}", AppConfig::load(env, v).unwrap_err())
 }
 
@@ -240,5 +240,6 @@ fn env_example_lists_every_variable() {
 fn all_variables() -> Vec<&'static str> {
     let mut names: Vec<&str> = vars::VARS.iter().map(|v| v.name).collect();
     names.push(vars::ENV_VAR);
+    names.push(source::CONFIG_VAR);
     names
 }

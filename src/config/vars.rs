@@ -19,6 +19,9 @@ pub enum Kind {
     Float,
     /// One of these words (checked here so the error names the variable).
     Choice(&'static [&'static str]),
+    /// A base URL, as the vendors' SDKs take it: when it has no path, this one is appended (so
+    /// `ws://127.0.0.1:8002` and `wss://api.deepgram.com/v1/listen` both work).
+    Endpoint(&'static str),
 }
 
 /// One variable: its name, the key it sets, its kind, what it means (for `.env.example`/README).
@@ -84,6 +87,24 @@ pub const VARS: &[Var] = &[
         "Cartesia (TTS) key",
     ),
     var(
+        "DEEPGRAM_BASE_URL",
+        "providers.deepgram.url",
+        Kind::Endpoint("/v1/listen"),
+        "Deepgram live endpoint (ws:// or wss://); a bare host gets /v1/listen",
+    ),
+    var(
+        "OPENAI_BASE_URL",
+        "providers.openai.base_url",
+        Kind::Str,
+        "OpenAI-compatible server (http:// or https://); requests go to /v1/chat/completions",
+    ),
+    var(
+        "CARTESIA_BASE_URL",
+        "providers.cartesia.url",
+        Kind::Endpoint("/tts/websocket"),
+        "Cartesia TTS websocket (ws:// or wss://); a bare host gets /tts/websocket",
+    ),
+    var(
         "FRONTDESK_HTTP_BIND",
         "http.bind",
         Kind::Str,
@@ -132,26 +153,47 @@ pub fn for_key(key: &str) -> Option<&'static Var> {
     VARS.iter().find(|v| v.key == key)
 }
 
-/// Set each variable present in `vars` onto `table`. Returns the values that do not parse, each
-/// naming the variable and its key.
-pub fn apply(table: &mut Table, vars: &Vars) -> Vec<String> {
+/// The value of each variable present in `vars`, as (variable, value); and the values that do not
+/// parse, each naming the variable and its key.
+pub fn values(vars: &Vars) -> (Vec<(&'static Var, Value)>, Vec<String>) {
+    let mut out = vec![];
     let mut errors = vec![];
     for v in VARS {
         let Some(raw) = vars.get(v.name) else {
             continue;
         };
         match value(v, raw) {
-            Ok(value) => set(table, v.key, value),
+            Ok(value) => out.push((v, value)),
             Err(e) => errors.push(e),
         }
     }
-    errors
+    (out, errors)
+}
+
+/// A table holding only `value` at the dotted `key`.
+pub fn table_with(key: &str, value: Value) -> Table {
+    let mut table = Table::new();
+    set(&mut table, key, value);
+    table
+}
+
+/// `raw` with `path` appended when it names no path; anything unparsable is left for the
+/// validation to name.
+fn endpoint(raw: &str, path: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if matches!(u.path(), "" | "/") && !u.cannot_be_a_base() => {
+            u.set_path(path);
+            u.to_string()
+        }
+        _ => raw.to_owned(),
+    }
 }
 
 fn value(v: &Var, raw: &str) -> Result<Value, String> {
     let bad = |what: &str| format!("{} ({}): {raw:?} is not {what}", v.key, v.name);
     match v.kind {
         Kind::Str | Kind::Secret => Ok(Value::String(raw.to_owned())),
+        Kind::Endpoint(path) => Ok(Value::String(endpoint(raw.trim(), path))),
         Kind::Int(min, max) => match raw.trim().parse::<i64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(Value::Integer(n)),
             _ => Err(bad(&format!("an integer in {min}..={max}"))),

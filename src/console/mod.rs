@@ -82,6 +82,8 @@ fn wav_error(path: &Path, reason: impl std::fmt::Display) -> ConsoleError {
 /// What one console call produced.
 #[derive(Debug)]
 pub struct ConsoleOutcome {
+    /// This run's own call id (its record in the database is kept under it).
+    pub call_id: String,
     pub transcript: Vec<taps::Line>,
     pub agent_samples: usize,
     pub turns: u32,
@@ -103,8 +105,9 @@ pub async fn run(
     let (providers, wire) = providers(cfg, args).await?;
     let deps = call_deps(cfg, providers, &transcript, print)?;
     let (end, link) = LoopbackRoom::pair(64);
+    let call_id = new_call_id();
     let spec = CallSpec {
-        call_id: "console".into(),
+        call_id: call_id.clone(),
         room: "console".into(),
         caller: "console-caller".into(),
     };
@@ -119,6 +122,9 @@ pub async fn run(
     write_wav(&args.output, &agent)?;
     drop(wire);
     transcript.finish();
+    if print {
+        crate::outln!("call id {call_id}");
+    }
     if !ended_normally(&outcome.reason) {
         return Err(ConsoleError::Failed {
             reason: outcome.reason.to_string(),
@@ -127,12 +133,28 @@ pub async fn run(
         });
     }
     Ok(ConsoleOutcome {
+        call_id,
         transcript: transcript.lines(),
         agent_samples: agent.len(),
         turns: outcome.turns,
         end_reason: outcome.reason.to_string(),
         emulated: wire_was_used(args, cfg),
     })
+}
+
+/// A call id of its own for every console run ("console-20261201T221500Z-3f9a1c"), so no run's
+/// record is mixed with or hidden by an older one's: the time, then random bits (std's
+/// per-process random hash keys) for runs within the same second.
+fn new_call_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    format!("console-{stamp}-{:06x}", h.finish() & 0xff_ffff)
 }
 
 /// The providers with the transcript's taps on STT and TTS, and the configured store.
@@ -212,6 +234,7 @@ pub async fn emulators_for(cfg: &AppConfig, script: Vec<String>) -> anyhow::Resu
         report: None,
         pipeline: cfg.pipeline.clone(),
         prices: cfg.providers.prices.clone(),
+        scenario: Default::default(),
     };
     Wire::start(&sim, script).await
 }

@@ -67,11 +67,7 @@ impl ServeArgs {
 
 fn parse_kind(s: &str) -> Result<FaultKind, String> {
     FaultKind::parse(s.trim()).ok_or_else(|| {
-        let known: Vec<&str> = FaultKind::ALL
-            .iter()
-            .chain(&[FaultKind::ErrorEvent])
-            .map(|k| k.as_str())
-            .collect();
+        let known: Vec<&str> = FaultKind::EVERY.iter().map(|k| k.as_str()).collect();
         format!("unknown fault kind {s:?} (known: {})", known.join(", "))
     })
 }

@@ -140,7 +140,7 @@ impl RoomIo for LiveKitRoom {
         match self.join_with_stats(req).await {
             Ok(j) => Ok(j.link),
             Err(e) => {
-                tracing::warn!(%room, error = %e, kind = e.label(), "could not join the room");
+                tracing::warn!(room = %frontdesk_actors::provider::room::room_tag(&room), error = %e, kind = e.label(), "could not join the room");
                 Err(e.into_room_error(&room))
             }
         }

@@ -13,7 +13,8 @@ use super::clips::Clips;
 
 #[derive(Clone, Debug)]
 pub struct CallerConfig {
-    /// Hang up after the first reply that ends past this.
+    /// Hang up after the first reply that ends past this (a caller with a script hangs up when
+    /// it has said all of it instead).
     pub duration: Duration,
     /// Give up waiting for a reply after this.
     pub reply_timeout: Duration,
@@ -53,6 +54,9 @@ enum Phase {
 pub struct Caller {
     end: RoomEnd,
     clips: Arc<Clips>,
+    /// Clips to speak, in order: a scenario's lines once (then hang up), or by default every
+    /// clip over and over until the duration is up.
+    script: Option<Vec<usize>>,
     cfg: CallerConfig,
     silence: Arc<[i16]>,
     media_time: Duration,
@@ -65,10 +69,25 @@ impl Caller {
         Self {
             end,
             clips,
+            script: None,
             cfg,
             silence,
             media_time: Duration::ZERO,
             stats: CallerStats::default(),
+        }
+    }
+
+    /// Speak these clips once, in order, and hang up after the reply to the last one.
+    pub fn with_script(mut self, clips: Vec<usize>) -> Self {
+        self.script = Some(clips);
+        self
+    }
+
+    /// The clip of the `n`th line, or `None` when the script is done.
+    fn line(&self, n: usize) -> Option<usize> {
+        match &self.script {
+            Some(s) => s.get(n).copied().filter(|&c| c < self.clips.lines.len()),
+            None => Some(n % self.clips.lines.len().max(1)),
         }
     }
 
@@ -90,14 +109,14 @@ impl Caller {
             let now = Instant::now();
             if let Phase::Pausing { until } = phase {
                 if now >= until {
-                    if now - begin >= self.cfg.duration {
+                    let line = self.line(next_line);
+                    // A scenario's caller says all its lines; others talk until the duration.
+                    let timed_out = self.script.is_none() && now - begin >= self.cfg.duration;
+                    let Some(line) = line.filter(|_| !timed_out) else {
                         break;
-                    }
-                    self.stats.lines += 1;
-                    phase = Phase::Speaking {
-                        line: next_line % self.clips.lines.len(),
-                        pos: 0,
                     };
+                    self.stats.lines += 1;
+                    phase = Phase::Speaking { line, pos: 0 };
                     next_line += 1;
                 }
             }

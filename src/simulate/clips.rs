@@ -57,6 +57,16 @@ impl Clips {
     pub fn texts(&self) -> Vec<String> {
         self.lines.iter().map(|c| c.text.clone()).collect()
     }
+
+    /// The clip to speak `text` with: the one whose line is closest in length. The STT emulator
+    /// and double transcribe by script (call id → lines), not by what the audio says, so a
+    /// scenario's line needs only speech of about its length (and no new fixture audio).
+    pub fn closest(&self, text: &str) -> usize {
+        let len = text.chars().count();
+        (0..self.lines.len())
+            .min_by_key(|&i| self.lines[i].text.chars().count().abs_diff(len))
+            .unwrap_or(0)
+    }
 }
 
 fn decode(wav: &[u8]) -> anyhow::Result<Vec<Arc<[i16]>>> {
@@ -87,6 +97,8 @@ mod tests {
             assert!((1.5..6.0).contains(&secs), "{}: {secs} s", c.text);
             assert!(c.frames.iter().all(|f| f.len() == 960));
         }
+        assert_eq!(clips.closest("Yes, please book it."), 5);
+        assert_eq!(clips.closest(&"a".repeat(80)), 1);
         Ok(())
     }
 }

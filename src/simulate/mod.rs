@@ -4,8 +4,13 @@
 
 pub mod caller;
 pub mod clips;
+pub mod html;
+pub mod parse;
+pub mod progress;
 pub mod report;
 pub mod room;
+pub mod scenario;
+pub mod series;
 pub mod sysstat;
 pub mod wire;
 
@@ -26,6 +31,10 @@ use self::report::{secs, Collector, Report};
 
 pub use crate::providers::config::Providers;
 
+/// `simulate`'s log level unless `--log-level` or `RUST_LOG` says otherwise: problems only (the
+/// table and the progress line tell how the run goes; a line per turn and call drowned them).
+pub const DEFAULT_LOG_LEVEL: &str = "warn";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProviderMode {
     Wire,
@@ -43,13 +52,14 @@ pub enum StoreMode {
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct SimArgs {
-    /// Concurrent calls.
-    #[arg(long, default_value_t = 20)]
+    /// Concurrent calls (at least 1).
+    #[arg(long, default_value_t = 20, value_parser = parse::calls)]
     pub calls: usize,
-    /// How long each caller keeps talking (e.g. 30s, 2m).
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    /// How long a caller without a scenario script keeps talking (e.g. 30s, 2m); a scenario's
+    /// caller says its whole script (30-40 s), then hangs up. Also bounds the ramp.
+    #[arg(long, default_value = "30s", value_parser = parse::positive_duration)]
     pub duration: Duration,
-    /// Calls start spread over this period.
+    /// Calls start spread over this period (the last must start before the first hangs up).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub ramp: Duration,
     /// STT: finalize to final transcript.
@@ -70,8 +80,8 @@ pub struct SimArgs {
     /// `wire`: emulators on loopback ports and the real clients; `doubles`: in-process doubles.
     #[arg(long, value_enum, default_value = "wire")]
     pub providers: ProviderMode,
-    /// Share of provider connections/requests that get an injected fault.
-    #[arg(long, default_value_t = 0.0)]
+    /// Share of provider connections/requests that get an injected fault, 0 to 1.
+    #[arg(long, default_value_t = 0.0, value_parser = parse::share)]
     pub fault_rate: f64,
     /// Give each provider a fault-free secondary (wire mode) behind the fallback breaker.
     #[arg(long)]
@@ -80,8 +90,12 @@ pub struct SimArgs {
     #[arg(long, value_enum, default_value = "sqlite")]
     pub store: StoreMode,
     /// Write the report as JSON here.
-    #[arg(long)]
+    #[arg(long, value_parser = parse::output_file)]
     pub report: Option<PathBuf>,
+    /// What the callers want, round-robin over the calls: all, or one of new-patient, book,
+    /// reschedule, cancel, full-day, invalid-date. Each call's goal is checked in the database.
+    #[arg(long, default_value = "all", value_parser = scenario::parse_selection)]
+    pub scenario: scenario::Selection,
     /// Pipeline configuration (turn-taking, VAD, edges, budgets).
     #[arg(skip)]
     pub pipeline: PipelineConfig,
@@ -91,6 +105,11 @@ pub struct SimArgs {
 }
 
 impl SimArgs {
+    /// What the value parsers cannot see alone: the ramp against the duration.
+    pub fn check(&self) -> Result<(), String> {
+        parse::ramp_fits(self.calls, self.ramp, self.duration)
+    }
+
     fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
         Ok(match self.store {
             StoreMode::Memory => Arc::new(MemoryStore::seeded()),
@@ -102,13 +121,18 @@ impl SimArgs {
     fn doubles(&self, clips: &Clips) -> Providers {
         let j = self.jitter_ms;
         let stt = ScriptedStt::new(ScriptedSttConfig {
-            mode: TranscriptMode::Script(clips.texts()),
+            mode: TranscriptMode::PerCall {
+                scripts: Arc::new(scenario::scripts(self.scenario, self.calls)),
+                default: clips.texts(),
+            },
             latency: Latency::ms(self.stt_latency_ms, j),
             ..Default::default()
         });
         let llm = ScriptedLlm::new(ScriptedLlmConfig {
             ttft: Latency::ms(self.llm_ttft_ms, j),
             token_interval: Duration::from_millis(u64::from(self.llm_token_ms)),
+            // The emulator's receptionist, so both provider modes hold the same conversations.
+            policy: Some(crate::emulators::openai::policy::double_policy()),
             ..Default::default()
         });
         // The room rate: synthesis at 48 kHz needs no resampling on the way out.
@@ -147,26 +171,45 @@ impl SimArgs {
             ),
             ("fault_rate".into(), self.fault_rate.to_string()),
             ("fallback".into(), self.fallback.to_string()),
+            ("scenario".into(), format!("{:?}", self.scenario)),
         ])
     }
 }
 
 /// Run the simulation to the end on the current runtime and report.
 pub async fn run(args: SimArgs) -> anyhow::Result<Report> {
-    let wire = match args.providers {
-        ProviderMode::Wire => Some(wire::Wire::start(&args, Clips::load()?.texts()).await?),
-        ProviderMode::Doubles => None,
-    };
+    let wire = providers(&args).await?;
     run_with(args, wire).await
+}
+
+/// [`run`] for a person at a terminal: the progress line on stderr while it runs (when stderr
+/// is a terminal).
+pub async fn run_shown(args: SimArgs) -> anyhow::Result<Report> {
+    let wire = providers(&args).await?;
+    run_inner(args, wire, true).await
+}
+
+/// The emulators and clients in `wire` mode.
+async fn providers(args: &SimArgs) -> anyhow::Result<Option<wire::Wire>> {
+    Ok(match args.providers {
+        ProviderMode::Wire => Some(wire::Wire::start(args, Clips::load()?.texts()).await?),
+        ProviderMode::Doubles => None,
+    })
 }
 
 /// Run on providers set up by the caller (tests force particular faults on `wire`'s emulators).
 pub async fn run_with(args: SimArgs, wire: Option<wire::Wire>) -> anyhow::Result<Report> {
+    run_inner(args, wire, false).await
+}
+
+async fn run_inner(args: SimArgs, wire: Option<wire::Wire>, show: bool) -> anyhow::Result<Report> {
     let sim = Sim::new(&args, wire)?;
     let baseline_rss = sysstat::rss().unwrap_or(0);
     let cpu0 = sysstat::cpu_time().unwrap_or_default();
     let wall0 = std::time::Instant::now();
+    let monitor = progress::Monitor::start(Arc::clone(&sim.collector), args.calls, show);
     let callers = sim.run_calls(&args).await;
+    monitor.finish();
     let cpu = sysstat::cpu_time().unwrap_or_default().saturating_sub(cpu0);
     Ok(sim.report(&args, &callers, wall0.elapsed(), cpu, baseline_rss))
 }
@@ -179,6 +222,7 @@ struct Sim {
     caller: CallerConfig,
     /// Emulators and clients, in `wire` mode (kept alive for the run).
     wire: Option<wire::Wire>,
+    scenarios: Arc<scenario::Runs>,
 }
 
 impl Sim {
@@ -209,6 +253,7 @@ impl Sim {
             collector,
             caller,
             wire,
+            scenarios: Arc::new(scenario::Runs::new(args.scenario)),
         })
     }
 
@@ -225,9 +270,12 @@ impl Sim {
                 self.caller.clone(),
             );
             let pipeline = args.pipeline.clone();
+            let collector = Arc::clone(&self.collector);
+            let scenarios = Arc::clone(&self.scenarios);
             calls.spawn(async move {
                 tokio::time::sleep(delay).await;
-                one_call(i, deps, clips, cfg, pipeline).await
+                collector.call_started();
+                one_call(i, deps, clips, cfg, pipeline, &scenarios).await
             });
         }
         let mut out = vec![];
@@ -261,6 +309,9 @@ impl Sim {
             report.add_outcome(&o);
         }
         report.stages = self.collector.stages();
+        report.scenarios = self.scenarios.rows();
+        report.histograms = self.collector.histograms();
+        report.timeline = self.collector.timeline();
         if let Some(w) = &self.wire {
             report.faults = w.faults();
             report.failovers = w.failovers();
@@ -276,21 +327,26 @@ async fn one_call(
     clips: Arc<Clips>,
     cfg: CallerConfig,
     pipeline: PipelineConfig,
+    scenarios: &scenario::Runs,
 ) -> anyhow::Result<CallerStats> {
+    let store = Arc::clone(&deps.store);
+    let (plan, script) = scenarios.before(i, &*store, &clips).await?;
     let (end, link) = LoopbackRoom::pair(32);
     let spec = CallSpec {
-        call_id: format!("sim-{i:05}"),
+        call_id: scenario::call_id(i),
         room: format!("sim-room-{i:05}"),
         caller: format!("caller-{i:05}"),
     };
+    let call_id = spec.call_id.clone();
     let call = spawn_call(spec, pipeline, deps, link).await?;
-    let stats = Caller::new(end, clips, cfg).run().await;
+    let stats = Caller::new(end, clips, cfg).with_script(script).run().await;
     match tokio::time::timeout(Duration::from_secs(30), call.wait()).await {
         Ok(Some(o)) if o.reason == EndReason::CallerHungUp => {}
         Ok(Some(o)) => tracing::warn!(call = i, reason = %o.reason, "call ended abnormally"),
         Ok(None) => anyhow::bail!("call {i} ended without an outcome"),
         Err(_) => anyhow::bail!("call {i} did not end within 30 s of hang-up"),
     }
+    scenarios.after(&plan, &call_id, &*store).await;
     Ok(stats)
 }
 
@@ -315,7 +371,8 @@ fn finish(r: &mut Report, args: &SimArgs, wall: Duration, cpu: Duration, baselin
     } else {
         secs(cpu) / secs(wall)
     };
-    let call_seconds = args.calls as f64 * secs(args.duration);
+    // The calls' real length: scenario callers hang up when their script ends, not at --duration.
+    let call_seconds = r.call_minutes * 60.0;
     r.cpu_ms_per_call_second = if call_seconds > 0.0 {
         secs(cpu) * 1e3 / call_seconds
     } else {
@@ -323,5 +380,7 @@ fn finish(r: &mut Report, args: &SimArgs, wall: Duration, cpu: Duration, baselin
     };
     r.peak_rss_mb = mb(peak);
     r.baseline_rss_mb = mb(baseline_rss);
-    r.peak_rss_per_call_kb = peak as f64 / 1024.0 / args.calls.max(1) as f64;
+    // Above the process's baseline: what each extra call costs, not the runtime's fixed share.
+    r.peak_rss_per_call_kb =
+        peak.saturating_sub(baseline_rss) as f64 / 1024.0 / args.calls.max(1) as f64;
 }

@@ -5,10 +5,14 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use frontdesk_actors::call::shared::lock;
 use frontdesk_actors::call::{CallObserver, CallOutcome, EndReason, TurnReport};
 use hdrhistogram::Histogram;
 use serde::Serialize;
+
+use super::series::{self, Bin, Live, Series, TimePoint};
 
 /// The per-turn latencies a call record keeps (the `turns` table), in table order.
 pub const TURN_STAGES: [&str; 6] = [
@@ -34,10 +38,16 @@ pub const STAGES: [&str; 10] = [
     "  playout_lag",
 ];
 
+/// Index of `turn_latency` in [`STAGES`].
+const TURN_LATENCY: usize = 4;
+
 /// Collects turn reports and call outcomes from every call (cheap, non-blocking for long).
 pub struct Collector {
     hist: Mutex<Vec<Histogram<u64>>>,
     outcomes: Mutex<Vec<CallOutcome>>,
+    /// Over time, for the progress line and the HTML report.
+    series: Mutex<Series>,
+    began: Instant,
 }
 
 impl Collector {
@@ -49,7 +59,45 @@ impl Collector {
         Ok(Self {
             hist: Mutex::new(hist),
             outcomes: Mutex::new(vec![]),
+            series: Mutex::new(Series::default()),
+            began: Instant::now(),
         })
+    }
+
+    pub fn call_started(&self) {
+        lock(&self.series).call_started(self.began.elapsed());
+    }
+
+    /// Record the process's CPU time and memory now.
+    pub fn sample_system(&self) {
+        let s = super::sysstat::sample(self.began.elapsed());
+        lock(&self.series).sample(s);
+    }
+
+    /// Calls, turns, drops and the turn latency's p95 so far.
+    pub fn live(&self) -> Live {
+        let p95 = {
+            let hist = lock(&self.hist);
+            hist.get(TURN_LATENCY)
+                .filter(|h| !h.is_empty())
+                .map(|h| Duration::from_micros(h.value_at_quantile(0.95)))
+        };
+        lock(&self.series).live(p95)
+    }
+
+    /// The run so far in time buckets.
+    pub fn timeline(&self) -> Vec<TimePoint> {
+        lock(&self.series).timeline(self.began.elapsed())
+    }
+
+    /// Latency histograms of the recorded turn stages.
+    pub fn histograms(&self) -> BTreeMap<String, Vec<Bin>> {
+        let hist = lock(&self.hist);
+        TURN_STAGES
+            .iter()
+            .zip(hist.iter())
+            .map(|(name, h)| (name.to_string(), series::bins(h)))
+            .collect()
     }
 
     pub fn stages(&self) -> BTreeMap<String, StageStats> {
@@ -80,15 +128,20 @@ impl CallObserver for Collector {
             r.tts_start_lag,
             r.playout_lag,
         ];
-        let mut hist = lock(&self.hist);
-        for (h, v) in hist.iter_mut().zip(values) {
-            if let Some(d) = v {
-                h.saturating_record((d.as_micros() as u64).max(1));
+        {
+            let mut hist = lock(&self.hist);
+            for (h, v) in hist.iter_mut().zip(values) {
+                if let Some(d) = v {
+                    h.saturating_record((d.as_micros() as u64).max(1));
+                }
             }
         }
+        lock(&self.series).turn(self.began.elapsed(), r.turn_latency);
     }
 
     fn call_ended(&self, outcome: &CallOutcome) {
+        let drops = outcome.edges.values().map(|e| e.overflow).sum();
+        lock(&self.series).call_ended(self.began.elapsed(), drops);
         lock(&self.outcomes).push(outcome.clone());
     }
 }
@@ -152,6 +205,12 @@ pub struct Report {
     pub caller_max_lateness_ms: f64,
     pub caller_late_ticks: u64,
     pub settings: BTreeMap<String, String>,
+    /// Per scenario (`--scenario`): calls, goals reached (checked in the database), tools by name.
+    pub scenarios: BTreeMap<String, super::scenario::ScenarioRow>,
+    /// The run over time (turn latency, calls, CPU, memory), for the HTML report.
+    pub timeline: Vec<TimePoint>,
+    /// Latency histograms of the recorded turn stages.
+    pub histograms: BTreeMap<String, Vec<Bin>>,
 }
 
 impl Report {
@@ -225,13 +284,18 @@ impl Report {
             self.records_dropped
         ));
         t.push_str(&format!(
-            "wall {:.1}s cpu {:.1}s ({:.0}% of one core, {:.3} ms CPU per call-second) | peak RSS {:.1} MB ({:.0} KB/call, baseline {:.1} MB)\n",
+            "wall {:.1}s cpu {:.1}s ({:.0}% of one core, {:.3} ms CPU per call-second) | peak RSS {:.1} MB ({:.0} KB/call above the baseline of {:.1} MB)\n",
             self.wall_seconds, self.cpu_seconds, self.cpu_utilisation * 100.0, self.cpu_ms_per_call_second, self.peak_rss_mb, self.peak_rss_per_call_kb, self.baseline_rss_mb
         ));
+        if cfg!(debug_assertions) {
+            // The README's main job runs the dev build; its CPU is not what production spends.
+            t.push_str("(dev build: CPU and memory are several times a release build's; use --release for performance figures)\n");
+        }
         t.push_str(&format!(
             "caller pacing: max lateness {:.1} ms, {} ticks late by more than a frame\n",
             self.caller_max_lateness_ms, self.caller_late_ticks
         ));
+        t.push_str(&super::scenario::table(&self.scenarios));
         t
     }
 }

@@ -1,4 +1,4 @@
-//! Process CPU time and peak resident memory, read from /proc (Linux).
+//! Process CPU time and resident memory, read from /proc (Linux).
 
 use std::time::Duration;
 
@@ -24,6 +24,25 @@ pub fn peak_rss() -> Option<u64> {
 /// Current resident set size in bytes (VmRSS).
 pub fn rss() -> Option<u64> {
     status_kb("VmRSS:").map(|kb| kb * 1024)
+}
+
+/// One reading of the process, `at` a time since the run began.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sample {
+    pub at: Duration,
+    /// CPU time used so far.
+    pub cpu: Duration,
+    /// Resident memory in bytes.
+    pub rss: u64,
+}
+
+/// Read the process now (zeros where /proc cannot be read).
+pub fn sample(at: Duration) -> Sample {
+    Sample {
+        at,
+        cpu: cpu_time().unwrap_or_default(),
+        rss: rss().unwrap_or(0),
+    }
 }
 
 fn status_kb(key: &str) -> Option<u64> {

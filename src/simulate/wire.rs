@@ -53,16 +53,28 @@ pub struct Wire {
 
 impl Wire {
     /// `script`: what the caller says, line by line (the STT emulator's transcripts).
+    /// The STT emulator also "hears" each simulated call's scenario lines (by call id).
     pub async fn start(args: &SimArgs, script: Vec<String>) -> anyhow::Result<Self> {
-        Self::start_with(args, script, WireFaults::uniform(args.fault_rate)).await
+        let faults = WireFaults::uniform(args.fault_rate);
+        Self::start_inner(args, script, faults, true).await
     }
 
+    /// Every call's STT hears `script` (tests that force faults on a known script).
     pub async fn start_with(
         args: &SimArgs,
         script: Vec<String>,
         faults: WireFaults,
     ) -> anyhow::Result<Self> {
-        let primary = EmulatorSet::start(args, &script, faults).await?;
+        Self::start_inner(args, script, faults, false).await
+    }
+
+    async fn start_inner(
+        args: &SimArgs,
+        script: Vec<String>,
+        faults: WireFaults,
+        scenarios: bool,
+    ) -> anyhow::Result<Self> {
+        let primary = EmulatorSet::start(args, &script, faults, scenarios).await?;
         let mut cfg = ProvidersConfig {
             deepgram: primary.deepgram(),
             openai: primary.openai(),
@@ -71,7 +83,8 @@ impl Wire {
         };
         let mut emulators = primary.emulators;
         if args.fallback {
-            let second = EmulatorSet::start(args, &script, WireFaults::default()).await?;
+            let second =
+                EmulatorSet::start(args, &script, WireFaults::default(), scenarios).await?;
             cfg.secondary = Secondaries {
                 deepgram: Some(second.deepgram()),
                 openai: Some(second.openai()),
@@ -120,9 +133,21 @@ struct EmulatorSet {
 }
 
 impl EmulatorSet {
-    async fn start(args: &SimArgs, script: &[String], faults: WireFaults) -> anyhow::Result<Self> {
+    async fn start(
+        args: &SimArgs,
+        script: &[String],
+        faults: WireFaults,
+        scenarios: bool,
+    ) -> anyhow::Result<Self> {
         let j = args.jitter_ms;
+        let scripts = if scenarios {
+            super::scenario::scripts(args.scenario, args.calls)
+        } else {
+            Default::default()
+        };
         let stt = deepgram::DeepgramEmulatorConfig {
+            // Each simulated call's own scenario lines, by call id.
+            scripts: scripts.into_iter().collect(),
             default_script: script.to_vec(),
             latency: Latency::ms(args.stt_latency_ms, j),
             faults: faults.deepgram,

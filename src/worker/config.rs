@@ -18,6 +18,10 @@ pub struct WorkerConfig {
     pub max_calls: u32,
     /// Load (0..1) at or above which the worker reports WS_FULL and refuses offers.
     pub load_threshold: f32,
+    /// Count CPU use in the load, as LiveKit Agents do: the reported load is
+    /// max(slots taken / max_calls, CPU utilisation over 2.5 s), and CPU at or above the
+    /// threshold refuses offers. A threshold of 1.0 (`dev`) leaves fullness to `max_calls`.
+    pub load_from_cpu: bool,
     /// How often the worker reports its status and load.
     pub status_interval_ms: u64,
     /// How long an accepted offer waits for its assignment before the slot is released.
@@ -39,6 +43,7 @@ impl Default for WorkerConfig {
             agent_name: "frontdesk".into(),
             max_calls: 100,
             load_threshold: 0.7,
+            load_from_cpu: true,
             status_interval_ms: 2_500,
             assignment_timeout_ms: 7_500,
             drain_timeout_ms: 600_000,

@@ -184,7 +184,9 @@ impl Session<'_> {
     async fn send_status(&mut self) -> Result<(), WorkerError> {
         self.seq += 1;
         let sh = self.sh;
-        let msg = wire::worker_status(sh.full(), sh.load(), sh.jobs.len(), sh.draining(), self.seq);
+        let load = sh.load();
+        sh.load_reported(load);
+        let msg = wire::worker_status(sh.full(), load, sh.jobs.len(), sh.draining(), self.seq);
         send(&mut self.ws, &msg).await
     }
 

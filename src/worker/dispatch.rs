@@ -22,13 +22,15 @@ pub(crate) fn on_availability(sh: &Arc<Shared>, req: lk::AvailabilityRequest) ->
     };
     let decision = if sh.draining() {
         Err(super::admission::Refusal::Draining)
+    } else if sh.cpu_overloaded() {
+        Err(super::admission::Refusal::Load)
     } else {
         sh.admission.offer(&job.id)
     };
     match decision {
         Ok(()) => {
             metrics::counter!(OFFERS, "decision" => "accepted").increment(1);
-            tracing::info!(job_id = %job.id, room = %room_name(&job), "offer accepted");
+            tracing::info!(job_id = %job.id, room = %frontdesk_actors::provider::room::room_tag(room_name(&job)), "offer accepted");
             expire_later(sh, &job.id);
             sh.nudge.notify_one();
             wire::availability(&job.id, Some(&Acceptance::for_job(&job.id, name)), name)

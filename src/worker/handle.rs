@@ -67,6 +67,10 @@ pub fn start(
         false,
     );
     let (shared, outbox) = Shared::new(cfg, runner, status);
+    if shared.cfg.load_from_cpu {
+        // Ends when the worker's state is dropped.
+        tokio::spawn(super::cpu::sample(Arc::clone(&shared.cpu)));
+    }
     let (tx, done) = watch::channel(None);
     let task_shared = Arc::clone(&shared);
     tokio::spawn(async move {

@@ -34,6 +34,7 @@
 mod admission;
 pub mod config;
 mod conn;
+pub mod cpu;
 mod dispatch;
 mod error;
 mod handle;

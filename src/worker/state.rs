@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use super::admission::Admission;
 use super::config::WorkerConfig;
+use super::cpu::CpuLoad;
 use super::job::JobRunner;
 use crate::status::ServiceStatus;
 
@@ -36,6 +37,8 @@ pub(crate) struct Shared {
     pub stop: watch::Sender<Stop>,
     /// Send a status report now (drain began, a job started or ended).
     pub nudge: Notify,
+    /// CPU utilisation, kept current by `cpu::sample` while `load_from_cpu`.
+    pub cpu: Arc<CpuLoad>,
 }
 
 impl Shared {
@@ -55,6 +58,7 @@ impl Shared {
             draining: AtomicBool::new(false),
             stop: watch::Sender::new(Stop::Run),
             nudge: Notify::new(),
+            cpu: Arc::new(CpuLoad::default()),
         };
         (Arc::new(shared), Outbox { rx, retry: None })
     }
@@ -68,15 +72,36 @@ impl Shared {
         let _ = self.outbox.send(msg);
     }
 
-    /// Load as reported to LiveKit: running calls over `max_calls`. Not CPU, unlike the Python
-    /// worker's default: calls are what this process is sized by.
+    /// Load as reported to LiveKit: running calls over `max_calls`, or the CPU load when that is
+    /// higher (`load_from_cpu`). Slots still cap the calls: CPU can only make the worker refuse
+    /// sooner.
     pub fn load(&self) -> f32 {
-        self.jobs.len() as f32 / self.admission.max_calls() as f32
+        reported_load(self.jobs.len(), self.admission.max_calls(), self.cpu_load())
     }
 
-    /// WS_FULL when draining or when the next offer would be refused.
+    fn cpu_load(&self) -> f32 {
+        if self.cfg.load_from_cpu {
+            self.cpu.get()
+        } else {
+            0.0
+        }
+    }
+
+    /// The CPU is at or above the threshold (never with a threshold of 1.0: `dev`).
+    pub fn cpu_overloaded(&self) -> bool {
+        cpu_overloaded(self.cpu_load(), self.cfg.load_threshold)
+    }
+
+    /// WS_FULL when draining, when the next offer would be refused for its slot, or when the CPU
+    /// is overloaded.
     pub fn full(&self) -> bool {
-        self.draining() || self.admission.is_full()
+        self.draining() || self.admission.is_full() || self.cpu_overloaded()
+    }
+
+    /// Mirror the load into `/worker` and the metrics (each status report).
+    pub fn load_reported(&self, load: f32) {
+        self.status.update_worker(|w| w.load = load);
+        metrics::gauge!(crate::telemetry::catalog::WORKER_LOAD).set(f64::from(load));
     }
 
     /// Mirror the job count into `/worker` and nudge a status report.
@@ -87,8 +112,19 @@ impl Shared {
             w.load = load;
         });
         metrics::gauge!("frontdesk_worker_jobs_active").set(f64::from(active));
+        metrics::gauge!(crate::telemetry::catalog::WORKER_LOAD).set(f64::from(load));
         self.nudge.notify_one();
     }
+}
+
+/// max(slot fraction, CPU load), 0..1.
+pub(crate) fn reported_load(jobs: u32, max_calls: u32, cpu: f32) -> f32 {
+    let slots = jobs as f32 / max_calls.max(1) as f32;
+    slots.max(cpu).clamp(0.0, 1.0)
+}
+
+pub(crate) fn cpu_overloaded(cpu: f32, threshold: f32) -> bool {
+    threshold < 1.0 && cpu >= threshold
 }
 
 /// The receiving end of `Shared::outbox`, owned by the connection loop. A message whose send
@@ -180,5 +216,28 @@ impl Jobs {
         let mut rx = self.count.subscribe();
         // The sender lives in `self`, so the channel cannot close while we wait.
         let _ = rx.wait_for(|n| *n == 0).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reported_load_is_the_higher_of_slots_and_cpu() {
+        assert_eq!(reported_load(1, 4, 0.0), 0.25, "slots only");
+        assert_eq!(reported_load(1, 4, 0.6), 0.6, "a busy CPU with few calls");
+        assert_eq!(reported_load(3, 4, 0.2), 0.75, "many light calls");
+        assert_eq!(reported_load(4, 4, 1.0), 1.0);
+    }
+
+    #[test]
+    fn cpu_refuses_at_the_threshold_but_never_in_dev() {
+        assert!(!cpu_overloaded(0.69, 0.7));
+        assert!(cpu_overloaded(0.7, 0.7));
+        assert!(
+            !cpu_overloaded(1.0, 1.0),
+            "dev (threshold 1.0): only max_calls"
+        );
     }
 }

@@ -110,7 +110,8 @@ impl CallShared {
             routes: RwLock::new(Routes::default()),
             counters: Counters::default(),
             output_rates,
-            span: tracing::info_span!("call", call_id = %spec.call_id, room = %spec.room),
+            // A root: each call is its own trace (OTLP), whatever span spawned it.
+            span: tracing::info_span!(parent: None, "call", call_id = %spec.call_id, room = %crate::provider::room::room_tag(&spec.room)),
             spec,
             cfg,
             deps,

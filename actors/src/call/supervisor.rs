@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::ExponentialBackoff;
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr,
     SupervisionEvent,
@@ -31,8 +32,6 @@ use crate::store::RecordKind;
 const STOP_GRACE: Duration = Duration::from_millis(500);
 /// Time for the call record to reach the store at the end of the call.
 const FINAL_FLUSH: Duration = Duration::from_secs(3);
-/// Delay before retrying a child whose start failed.
-const RESPAWN_DELAY: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 pub enum SupervisorMsg {
@@ -73,6 +72,8 @@ struct Slot {
     cell: Option<ActorCell>,
     recent: VecDeque<Instant>,
     restarts: u32,
+    /// Delays of the current failure spell; a new spell starts a new schedule.
+    schedule: Option<ExponentialBackoff>,
 }
 
 pub struct SupervisorState {
@@ -190,8 +191,7 @@ impl Actor for CallSupervisor {
         shutdown(state, &reason).await;
         let outcome = state.outcome_for(reason);
         metrics::gauge!(crate::metrics::ACTIVE_CALLS).decrement(1.0);
-        metrics::counter!(crate::metrics::CALLS_ENDED, "reason" => outcome.reason.label())
-            .increment(1);
+        crate::metrics::call_ended(outcome.reason.label(), outcome.cost_usd, outcome.duration);
         state.shared.deps.observer.call_ended(&outcome);
         if let Some(tx) = state.outcome.take() {
             let _ = tx.send(outcome);
@@ -263,6 +263,7 @@ impl CallSupervisor {
         }
         let budget = budget(&state.shared.cfg, kind);
         let now = Instant::now();
+        let backoff = state.shared.cfg.supervision.backoff;
         let slot = state.slot(kind);
         while slot
             .recent
@@ -274,13 +275,27 @@ impl CallSupervisor {
         if slot.recent.len() as u32 >= budget.max_restarts {
             return self.budget_exhausted(myself, state, kind);
         }
+        // A crash after a healthy spell restarts at once (the caller is waiting); a child that
+        // keeps failing, or cannot even start, waits longer each time, so a provider that fails
+        // at once spends the budget over seconds, not within a millisecond.
+        let new_spell = slot.recent.is_empty();
+        if new_spell {
+            slot.schedule = None;
+        }
+        let delay = if new_spell && !start_failed {
+            Duration::ZERO
+        } else {
+            let schedule = slot.schedule.get_or_insert_with(|| backoff.schedule());
+            schedule.next().unwrap_or_default()
+        };
         slot.recent.push_back(now);
         slot.restarts += 1;
         crate::metrics::restart(kind.as_str());
-        if start_failed {
-            myself.send_after(RESPAWN_DELAY, move || SupervisorMsg::Respawn(kind));
-        } else {
+        if delay.is_zero() {
             let _ = myself.cast(SupervisorMsg::Respawn(kind));
+        } else {
+            tracing::debug!(call_id = %state.shared.call_id(), child = kind.as_str(), ?delay, "restart backing off");
+            myself.send_after(delay, move || SupervisorMsg::Respawn(kind));
         }
     }
 

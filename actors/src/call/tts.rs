@@ -160,7 +160,8 @@ impl TtsActor {
         let pump = spawn_pump(
             myself,
             move |result| TtsMsg::PumpExited { reply_id, result },
-            pump(shared, reply_id, events).instrument(self.shared.span.clone()),
+            pump(shared, reply_id, events)
+                .instrument(tracing::info_span!(parent: &self.shared.span, "tts_node", reply_id)),
         );
         Ok(Current {
             reply_id,

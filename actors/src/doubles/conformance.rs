@@ -9,7 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::memory_store::Clock;
 use crate::store::{
-    AppointmentStatus, BookingRequest, PatientQuery, RecordKind, RecordOp, Slot, Store, StoreError,
+    AppointmentStatus, BookingRequest, NewPatient, PatientQuery, RecordKind, RecordOp, Slot, Store,
+    StoreError,
 };
 
 type Time = DateTime<Utc>;
@@ -31,6 +32,8 @@ pub async fn run_all(m: &dyn StoreMaker) {
     find_patient_by_phone_name_and_dob(m).await;
     list_doctors_by_specialty(m).await;
     concurrent_bookings_of_one_slot_have_one_winner(m).await;
+    register_patient_once_with_valid_details(m).await;
+    concurrent_registrations_of_one_person_create_one(m).await;
 }
 
 pub fn at(s: &str) -> Time {
@@ -301,4 +304,95 @@ pub async fn concurrent_bookings_of_one_slot_have_one_winner(m: &dyn StoreMaker)
         }
     }
     assert_eq!((ok, taken), (1, 99));
+}
+
+pub fn new_patient(first: &str, last: &str, dob: NaiveDate, phone: &str) -> NewPatient {
+    NewPatient {
+        first_name: first.into(),
+        last_name: last.into(),
+        date_of_birth: dob,
+        phone: phone.into(),
+    }
+}
+
+/// A new patient (any script) is registered once, findable and bookable; the same name and birth
+/// date again (any case or spacing) returns that record; invalid details are refused, typed.
+pub async fn register_patient_once_with_valid_details(m: &dyn StoreMaker) {
+    let s = m.make(pinned()).await;
+    let dob = NaiveDate::from_ymd_opt(1990, 3, 3).expect("dob");
+    let zoe = new_patient(" Zoë ", "Ångström-Łukasiewicz", dob, "+44 20-7946 0958");
+    let first = s.register_patient(&zoe).await.expect("register");
+    assert!(first.created);
+    assert!(first.patient.id > 20, "{first:?}");
+    assert_eq!(first.patient.first_name, "Zoë");
+    assert_eq!(first.patient.phone, "+442079460958");
+    let by_name = PatientQuery {
+        name: Some("ZOË ÅNGSTRÖM-ŁUKASIEWICZ".into()),
+        date_of_birth: Some(dob),
+        phone: None,
+    };
+    assert_eq!(
+        s.find_patient(&by_name).await,
+        Ok(vec![first.patient.clone()])
+    );
+    let again = new_patient("zoë", "  ångström-łukasiewicz", dob, "+15550199999");
+    let second = s.register_patient(&again).await.expect("register again");
+    assert_eq!((second.created, &second.patient), (false, &first.patient));
+    let twin = new_patient("Zoë", "Ångström-Łukasiewicz", day(1), "+442079460958");
+    let twin = s.register_patient(&twin).await.expect("another birth date");
+    assert!(twin.created && twin.patient.id != first.patient.id);
+    let booking = BookingRequest {
+        patient_id: first.patient.id,
+        ..req(1, mon("09:00"), 30)
+    };
+    s.book(&booking).await.expect("a new patient can book");
+    let future = NaiveDate::from_ymd_opt(2031, 1, 1).expect("date");
+    for bad in [
+        new_patient("", "Doe", dob, "+15550100000"),
+        new_patient("Jane", "   ", dob, "+15550100000"),
+        new_patient("R2", "D2", dob, "+15550100000"),
+        new_patient("Jane", "Doe; DROP TABLE patients", dob, "+15550100000"),
+        new_patient(&"a".repeat(101), "Doe", dob, "+15550100000"),
+        new_patient("Jane", "Doe", dob, "12ab34567"),
+        new_patient("Jane", "Doe", dob, "12345"),
+        new_patient("Jane", "Doe", future, "+15550100000"),
+        new_patient(
+            "Jane",
+            "Doe",
+            NaiveDate::from_ymd_opt(1850, 1, 1).expect("d"),
+            "5550100",
+        ),
+    ] {
+        assert!(invalid(s.register_patient(&bad).await), "{bad:?}");
+    }
+    assert_eq!(
+        s.find_patient(&PatientQuery {
+            phone: Some("+15550100000".into()),
+            ..Default::default()
+        })
+        .await,
+        Ok(vec![])
+    );
+}
+
+/// Twenty registrations of one person at once create one patient; all get its record.
+pub async fn concurrent_registrations_of_one_person_create_one(m: &dyn StoreMaker) {
+    let s = m.make(pinned()).await;
+    let dob = NaiveDate::from_ymd_opt(1985, 7, 9).expect("dob");
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let s = Arc::clone(&s);
+            let name = if i % 2 == 0 { "Siobhán" } else { "SIOBHÁN" };
+            let p = new_patient(name, "Ní Bhriain", dob, "+353 1 555 0100");
+            tokio::spawn(async move { s.register_patient(&p).await })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut created = 0;
+    for t in tasks {
+        let r = t.await.expect("task").expect("register");
+        ids.insert(r.patient.id);
+        created += usize::from(r.created);
+    }
+    assert_eq!((ids.len(), created), (1, 1));
 }

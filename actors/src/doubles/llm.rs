@@ -21,6 +21,24 @@ pub struct ScriptedLlmConfig {
     pub use_tools: bool,
     /// The first N requests fail with a server error.
     pub failed_requests: u64,
+    /// Decides the replies instead of the built-in canned policy (the simulation plugs in the
+    /// OpenAI emulator's receptionist, so both provider modes hold the same conversations).
+    pub policy: Option<Policy>,
+}
+
+/// What a policy answers: the model's text and its tool calls.
+pub type PolicyReply = (String, Vec<ToolCall>);
+/// The policy's function: a request and its number in, the reply out.
+pub type PolicyFn = dyn Fn(&ChatRequest, u64) -> PolicyReply + Send + Sync;
+
+/// A reply policy: the model's text and tool calls for a request; `n` numbers the requests.
+#[derive(Clone)]
+pub struct Policy(pub std::sync::Arc<PolicyFn>);
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Policy(..)")
+    }
 }
 
 impl Default for ScriptedLlmConfig {
@@ -30,6 +48,7 @@ impl Default for ScriptedLlmConfig {
             token_interval: Duration::from_millis(15),
             use_tools: true,
             failed_requests: 0,
+            policy: None,
         }
     }
 }
@@ -160,7 +179,10 @@ impl LlmProvider for ScriptedLlm {
         if self.keep_log {
             crate::call::shared::lock(&self.log).push(req.clone());
         }
-        let (text, calls) = respond(&req, self.cfg.use_tools, n);
+        let (text, calls) = match &self.cfg.policy {
+            Some(p) => (p.0)(&req, n),
+            None => respond(&req, self.cfg.use_tools, n),
+        };
         let prompt_tokens = req
             .messages
             .iter()

@@ -23,6 +23,12 @@ const VOICED_DBFS: f32 = -45.0;
 pub enum TranscriptMode {
     /// Each final is the next line of the call's script (lines repeat when exhausted).
     Script(Vec<String>),
+    /// Each call's own script by call id (the default for other calls); a call's script is not
+    /// repeated: finals past its end are empty, as the Deepgram emulator's.
+    PerCall {
+        scripts: Arc<HashMap<String, Vec<String>>>,
+        default: Vec<String>,
+    },
     /// Each final says "heard N ms" with N the voiced audio since the previous final.
     Measure,
 }
@@ -123,17 +129,22 @@ struct Sink {
 
 impl Sink {
     fn text(&mut self) -> String {
-        match &self.cfg.mode {
-            TranscriptMode::Measure => format!("heard {} ms", self.voiced.as_millis()),
-            TranscriptMode::Script(lines) if lines.is_empty() => String::new(),
-            TranscriptMode::Script(lines) => {
-                let mut cursor = lock(&self.cursor);
-                let i = cursor.entry(self.call_id.clone()).or_insert(0);
-                let line = lines[*i % lines.len()].clone();
-                *i += 1;
-                line
-            }
+        let (lines, repeat) = match &self.cfg.mode {
+            TranscriptMode::Measure => return format!("heard {} ms", self.voiced.as_millis()),
+            TranscriptMode::Script(lines) => (lines, true),
+            TranscriptMode::PerCall { scripts, default } => match scripts.get(&self.call_id) {
+                Some(lines) => (lines, false),
+                None => (default, true),
+            },
+        };
+        if lines.is_empty() {
+            return String::new();
         }
+        let mut cursor = lock(&self.cursor);
+        let i = cursor.entry(self.call_id.clone()).or_insert(0);
+        let at = if repeat { *i % lines.len() } else { *i };
+        *i += 1;
+        lines.get(at).cloned().unwrap_or_default()
     }
 }
 

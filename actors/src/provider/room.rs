@@ -106,6 +106,20 @@ pub fn output_rate(rates: &[u32], rate: u32) -> u32 {
     }
 }
 
+/// How logs name a room: a keyed hash, stable within the process so lines of one room correlate.
+/// Not the name: phone rooms are usually named after the caller's number (patient data), and an
+/// unkeyed hash of a phone number is reversed by trying every number.
+pub fn room_tag(room: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let mut h = KEY
+        .get_or_init(std::collections::hash_map::RandomState::new)
+        .build_hasher();
+    h.write(room.as_bytes());
+    format!("r-{:08x}", h.finish() as u32)
+}
+
 /// What joining a room takes.
 #[derive(Clone, Default)]
 pub struct JoinRequest {
@@ -124,8 +138,8 @@ impl std::fmt::Debug for JoinRequest {
         f.debug_struct("JoinRequest")
             .field("url", &self.url)
             .field("token", &"[redacted]")
-            .field("room", &self.room)
-            .field("caller", &self.caller)
+            .field("room", &room_tag(&self.room))
+            .field("caller", &self.caller.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -137,4 +151,28 @@ pub trait RoomIo: Send + Sync + 'static {
     /// For logs and `/worker`.
     fn name(&self) -> &'static str;
     async fn join(&self, req: JoinRequest) -> Result<RoomLink, RoomError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_tags_correlate_without_naming_the_room() {
+        let phone_room = "call-_+15551234567_aBcD";
+        let tag = room_tag(phone_room);
+        assert_eq!(tag, room_tag(phone_room), "stable within the process");
+        assert_ne!(tag, room_tag("call-_+15551234568_aBcD"));
+        assert!(
+            tag.starts_with("r-") && !tag.contains("5551234567"),
+            "{tag}"
+        );
+        let req = JoinRequest {
+            room: phone_room.into(),
+            caller: Some("sip_+15551234567".into()),
+            ..Default::default()
+        };
+        let shown = format!("{req:?}");
+        assert!(!shown.contains("5551234567"), "{shown}");
+    }
 }

@@ -37,15 +37,7 @@ const NAME: &str = "cartesia";
 /// Versions from this date on get the new error shape (status_code/error_code/title/message).
 const NEW_ERROR_SHAPE_FROM: &str = "2026-03-01";
 /// The transport faults plus the API's in-band `error` message for a context.
-const KINDS: [FaultKind; 7] = [
-    FaultKind::DropSocket,
-    FaultKind::Stall,
-    FaultKind::RateLimited,
-    FaultKind::ServerError,
-    FaultKind::MalformedJson,
-    FaultKind::WrongCloseCode,
-    FaultKind::ErrorEvent,
-];
+const KINDS: [FaultKind; 7] = FaultKind::EVERY;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -90,15 +90,7 @@ impl Default for DeepgramEmulatorConfig {
 }
 
 /// Every fault this emulator can inject (`ErrorEvent`: Deepgram's in-band `Error` frame).
-const SUPPORTED: [FaultKind; 7] = [
-    FaultKind::DropSocket,
-    FaultKind::Stall,
-    FaultKind::RateLimited,
-    FaultKind::ServerError,
-    FaultKind::MalformedJson,
-    FaultKind::WrongCloseCode,
-    FaultKind::ErrorEvent,
-];
+const SUPPORTED: [FaultKind; 7] = FaultKind::EVERY;
 
 pub(super) struct Shared {
     cfg: DeepgramEmulatorConfig,

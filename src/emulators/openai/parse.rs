@@ -104,7 +104,7 @@ impl std::fmt::Display for Date {
     }
 }
 
-const MONTHS: [&str; 12] = [
+pub(super) const MONTHS: [&str; 12] = [
     "january",
     "february",
     "march",

@@ -14,6 +14,11 @@ use serde_json::{json, Value};
 
 use super::parse::{self, Date};
 
+#[path = "policy_input.rs"]
+mod input;
+pub use input::double_policy;
+use input::{invalid_date, phone_number};
+
 /// What the "model" says next.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reply {
@@ -93,6 +98,10 @@ struct Facts {
     patient: Option<Value>,
     /// Message index of the latest find_patient result.
     searched_at: Option<usize>,
+    /// The caller's phone number (digits, with a leading + if said), for registering them.
+    phone: Option<String>,
+    /// A date the caller just said that is not on the calendar ("February thirtieth").
+    bad_date: Option<String>,
     /// (doctor_id, date, slot starts) of each list_free_slots, the latest per doctor and date.
     slots: Vec<(i64, String, Vec<String>)>,
     /// Message index of the latest list_free_slots result.
@@ -126,6 +135,15 @@ pub fn respond(req: &ChatRequest, today: Date) -> Reply {
         if asks_hours && (facts.intent.is_none() || facts.done.is_some()) {
             return Reply::say(HOURS);
         }
+    }
+    if let Some(d) = facts
+        .bad_date
+        .as_deref()
+        .filter(|_| last.is_some_and(|m| m.role == Role::User))
+    {
+        return Reply::say(format!(
+            "I'm sorry, {d} isn't a real date. Could you give me the date again?"
+        ));
     }
     if !matches!(last.map(|m| m.role), Some(Role::User | Role::Tool)) {
         return Reply::say("Thank you for calling. How can I help you today?");
@@ -180,6 +198,7 @@ impl Facts {
                 patient: self.patient.take(),
                 identity_at: self.identity_at,
                 searched_at: self.searched_at,
+                phone: self.phone.take(),
                 doctors: self.doctors.take(),
                 specialty: self.specialty,
                 ..Facts::default()
@@ -207,8 +226,14 @@ impl Facts {
             self.day = Some(today.add_days(1));
             self.flexible = true;
         }
-        // A time said with a birthday is part of the birthday ("nineteen forty five").
-        if dob.is_none() {
+        self.bad_date = invalid_date(text);
+        let phone = phone_number(&t);
+        if phone.is_some() {
+            self.phone = phone.clone();
+        }
+        // A time said with a birthday is part of the birthday ("nineteen forty five"); digits
+        // of a phone number are no time either.
+        if dob.is_none() && phone.is_none() {
             self.want = parse::time(text).or(self.want.take());
         }
         self.taken = false;
@@ -246,6 +271,10 @@ impl Facts {
         let list = || v["result"].as_array().cloned().unwrap_or_default();
         match name {
             "list_doctors" => self.doctors = Some(list()),
+            "register_patient" => {
+                self.patient = Some(v["result"]["patient"].clone());
+                self.searched_at = Some(i);
+            }
             "find_patient" => {
                 self.patient = list().into_iter().next();
                 self.searched_at = Some(i);
@@ -282,12 +311,29 @@ impl Facts {
         let searched = self.searched_at.is_some_and(|s| s > self.identity_at);
         match (&self.name, self.dob) {
             (Some(n), Some(d)) if !searched => Some(call("find_patient", json!({ "name": n, "date_of_birth": d.to_string() }))),
+            (Some(n), Some(d)) if self.intent == Some(Intent::Book) => Some(self.register(n, d)),
             (Some(n), Some(d)) => Some(Reply::say(format!(
                 "I'm sorry, I couldn't find a record for {n} born {d}. Could you repeat your full name and date of birth?"
             ))),
             (Some(_), None) => Some(Reply::say("Thank you. And your date of birth, please?")),
             _ => Some(Reply::say("Could I have your full name and date of birth, please?")),
         }
+    }
+
+    /// A caller with no record who wants to book: register them once their phone is known.
+    fn register(&self, name: &str, dob: Date) -> Reply {
+        let Some(phone) = &self.phone else {
+            return Reply::say(format!(
+                "I couldn't find a record for {name} born {dob}, so I'll register you as a new \
+                 patient. What phone number can we reach you on?"
+            ));
+        };
+        // The last word is the family name; a one-word name is both.
+        let (first, last) = name.rsplit_once(' ').unwrap_or((name, name));
+        call(
+            "register_patient",
+            json!({ "first_name": first, "last_name": last, "date_of_birth": dob.to_string(), "phone": phone }),
+        )
     }
 
     fn book(&self) -> Reply {

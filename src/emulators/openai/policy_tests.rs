@@ -288,3 +288,170 @@ fn opening_hours_between_requests_only() {
     )]);
     assert_eq!(names(&r), ["list_doctors", "find_patient"]);
 }
+
+/// One caller turn as [`turn`], keeping each tool call's arguments and result (as a call record
+/// does) for the scenarios' goal checks.
+async fn turn_recorded(
+    msgs: &mut Vec<ChatMessage>,
+    line: &str,
+    store: &frontdesk_actors::doubles::MemoryStore,
+    today: Date,
+    uses: &mut Vec<crate::simulate::scenario::ToolUse>,
+) -> String {
+    msgs.push(ChatMessage::user(line));
+    for _ in 0..5 {
+        let req = ChatRequest {
+            messages: msgs.clone(),
+            tools: vec![],
+        };
+        let r = respond(&req, today);
+        let mut results = vec![];
+        for (i, (name, args)) in r.calls.iter().enumerate() {
+            let call = ToolCall {
+                id: format!("c{}_{i}", msgs.len()),
+                name: name.clone(),
+                arguments: args.to_string(),
+            };
+            let out = frontdesk_actors::tools::execute(store, &call).await;
+            let result: Value = serde_json::from_str(&out.content).unwrap();
+            uses.push(crate::simulate::scenario::ToolUse {
+                name: name.clone(),
+                arguments: call.arguments.clone(),
+                result: result.clone(),
+            });
+            results.push(result);
+        }
+        step(msgs, &r, &results);
+        if r.calls.is_empty() {
+            return r.text;
+        }
+    }
+    panic!("no answer within five steps: {msgs:?}");
+}
+
+/// Every simulated scenario (several callers each, every day of the week): the lines the
+/// simulated caller says lead the receptionist to the scenario's goal, checked in the store.
+#[tokio::test]
+async fn every_scenario_reaches_its_goal_on_every_day_of_the_week() {
+    use crate::simulate::scenario::{Plan, Selection, ALL};
+    for k in 0..7 {
+        let today = MONDAY.add_days(k);
+        let store = store_on(today);
+        let now = chrono::NaiveDate::from_ymd_opt(today.y, today.m, today.d)
+            .and_then(|d| d.and_hms_opt(8, 0, 0))
+            .unwrap()
+            .and_utc();
+        for i in 0..3 * ALL.len() {
+            let plan = Plan::new(Selection::All, i, now);
+            plan.prepare(&store, now).await.unwrap();
+            let (mut msgs, mut uses, mut said) = (vec![], vec![], vec![]);
+            for line in &plan.lines {
+                said.push(turn_recorded(&mut msgs, line, &store, today, &mut uses).await);
+            }
+            let ctx = format!(
+                "{} {today} call {i} {:?}: {said:#?} {uses:#?}",
+                today.weekday_name(),
+                plan.scenario
+            );
+            plan.check(&store, &uses)
+                .await
+                .unwrap_or_else(|e| panic!("{e}: {ctx}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_new_caller_is_asked_for_a_phone_and_registered_once() {
+    let store = store_on(MONDAY);
+    let (mut msgs, mut uses) = (vec![], vec![]);
+    let lines = [
+        "I'd like to book an appointment with a skin doctor.",
+        "My name is Zoë Ångström, born March 3, 1990.",
+    ];
+    let mut said = String::new();
+    for line in lines {
+        said = turn_recorded(&mut msgs, line, &store, MONDAY, &mut uses).await;
+    }
+    assert!(
+        said.contains("register you") && said.contains("phone number"),
+        "{said}"
+    );
+    let said = turn_recorded(
+        &mut msgs,
+        "My phone number is 12 34",
+        &store,
+        MONDAY,
+        &mut uses,
+    )
+    .await;
+    // Too short to be a phone number: still asked for it, nothing registered.
+    assert!(said.contains("phone number"), "{said}");
+    let said = turn_recorded(
+        &mut msgs,
+        "My number is +44 20 7946 0018",
+        &store,
+        MONDAY,
+        &mut uses,
+    )
+    .await;
+    assert!(said.contains("Which day"), "{said}");
+    let reg: Vec<_> = uses
+        .iter()
+        .filter(|u| u.name == "register_patient")
+        .collect();
+    assert_eq!(reg.len(), 1, "{uses:?}");
+    let args: Value = serde_json::from_str(&reg[0].arguments).unwrap();
+    assert_eq!(
+        args,
+        json!({ "first_name": "Zoë", "last_name": "Ångström", "date_of_birth": "1990-03-03", "phone": "+442079460018" })
+    );
+    assert_eq!(reg[0].result["result"]["created"], true);
+}
+
+#[test]
+fn an_invalid_date_is_questioned_not_used() {
+    for line in [
+        "On February thirtieth, please.",
+        "the thirty first of April",
+        "June 31 please",
+    ] {
+        let r = ask(&[
+            ChatMessage::user("Book me with Dr. Hart. My name is Mia Chen, born 2010-05-05"),
+            ChatMessage::assistant("Which day?"),
+            ChatMessage::user(line),
+        ]);
+        assert!(
+            r.calls.is_empty() && r.text.contains("isn't a real date"),
+            "{line}: {r:?}"
+        );
+    }
+    let r = ask(&[ChatMessage::user("On February twenty ninth, please.")]);
+    assert!(!r.text.contains("real date"), "{r:?}");
+    // A real birthday is not questioned.
+    let r = ask(&[ChatMessage::user(
+        "My name is Noah Fischer, born April 22, 1979.",
+    )]);
+    assert!(!r.text.contains("real date"), "{r:?}");
+}
+
+proptest::proptest! {
+    /// A month and day in digits is questioned exactly when no year has that date.
+    #[test]
+    fn invalid_dates_are_those_no_calendar_has(m in 0usize..12, d in 1u32..=31, words in "[a-z ]{0,12}") {
+        const NAMES: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July",
+            "August", "September", "October", "November", "December"];
+        let text = format!("{words} {} {d}, please", NAMES[m]);
+        let exists = Date::new(2000, m as u32 + 1, d).is_some();
+        proptest::prop_assert_eq!(invalid_date(&text).is_some(), !exists, "{}", text);
+    }
+
+    /// A phone number said with any spacing or dashes is its digits; dates never are one.
+    #[test]
+    fn phone_numbers_are_their_digits(digits in "[0-9]{7,15}", sep in "[ -]{0,2}", plus in proptest::bool::ANY) {
+        let spoken: String = digits.chars().flat_map(|c| std::iter::once(c).chain(sep.chars())).collect();
+        let text = format!("my phone number is {}{spoken}", if plus { "+" } else { "" });
+        let want = if plus { format!("+{digits}") } else { digits.clone() };
+        proptest::prop_assert_eq!(phone_number(&text), Some(want));
+        proptest::prop_assert_eq!(phone_number(&format!("born {digits}")), None);
+    }
+}

@@ -261,21 +261,16 @@ fn on_text(text: &str) -> Option<SttEvent> {
         Ok(Inbound::Unknown) => {
             metrics::counter!("frontdesk_provider_unknown_messages_total", "provider" => "deepgram")
                 .increment(1);
-            tracing::debug!(message = %truncate(text), "deepgram: unknown message type");
+            // Its text may hold transcript words (patient data): never logged.
+            tracing::debug!(bytes = text.len(), "deepgram: unknown message type skipped");
             None
         }
         Err(e) => {
             metrics::counter!("frontdesk_provider_bad_messages_total", "provider" => "deepgram")
                 .increment(1);
-            // The message may hold transcript words (patient data): its text only at debug.
+            // The message may hold transcript words (patient data): never its text, at any level.
             tracing::warn!(error = %e, bytes = text.len(), "deepgram: bad message skipped");
-            tracing::debug!(message = %truncate(text), "deepgram: the bad message");
             None
         }
     }
-}
-
-fn truncate(s: &str) -> &str {
-    let end = s.char_indices().nth(200).map_or(s.len(), |(i, _)| i);
-    s.get(..end).unwrap_or(s)
 }

@@ -8,6 +8,7 @@ pub mod wire;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use frontdesk_actors::backoff::Backoff;
 use frontdesk_actors::provider::{ChatRequest, LlmError, LlmEvent, LlmProvider};
 use futures_util::StreamExt;
 use serde::{Deserialize, Deserializer};
@@ -22,8 +23,7 @@ const PROVIDER: &str = "openai";
 /// Longest server-requested wait we accept on a live call; beyond it failing fast is kinder.
 const MAX_LIVE_WAIT: Duration = Duration::from_secs(2);
 /// Backoff base and cap (the SDK's 0.5 s·2ⁿ, capped lower because a caller is waiting).
-const BACKOFF_BASE: Duration = Duration::from_millis(500);
-const BACKOFF_CAP: Duration = Duration::from_secs(2);
+const RETRY: Backoff = Backoff::new(300, 1_000);
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -197,15 +197,9 @@ async fn run(a: Attempt, mut budget: Retries, tx: mpsc::Sender<Result<LlmEvent, 
     }
 }
 
-/// 0.5 s·2ⁿ with up to 25 % jitter (the SDK's scheme), capped.
+/// 0.3 s·2ⁿ plus jitter, capped at 1 s (2 s with jitter): a caller is waiting on the line.
 fn backoff(n: u32) -> Duration {
-    let base = BACKOFF_BASE.saturating_mul(1 << n.min(8)).min(BACKOFF_CAP);
-    // Cheap jitter from the clock: no rand dependency, and only spread matters here.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    base.mul_f64(1.0 - f64::from(nanos % 250) / 1000.0)
+    RETRY.delay(n)
 }
 
 impl Attempt {
@@ -383,7 +377,8 @@ mod tests {
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
         assert_eq!(retry_after(&h), None);
-        assert!(backoff(0) <= BACKOFF_BASE && backoff(0) >= BACKOFF_BASE.mul_f64(0.75));
-        assert!(backoff(5) <= BACKOFF_CAP);
+        let first = backoff(0);
+        assert!(first >= Duration::from_millis(300) && first <= Duration::from_millis(600));
+        assert!(backoff(5) <= MAX_LIVE_WAIT);
     }
 }

@@ -1,6 +1,7 @@
 //! What the peer connections report (candidates, states, tracks) and what the roster decides
 //! (subscriptions, the caller's comings and goings).
 
+use frontdesk_actors::provider::room::room_tag;
 use std::sync::Arc;
 
 use frontdesk_actors::provider::RoomEvent;
@@ -44,7 +45,7 @@ impl Session {
     }
 
     async fn on_state(&mut self, target: Target, state: State) -> Next {
-        tracing::debug!(room = %self.req.room, target = target.as_str(), %state, "peer connection");
+        tracing::debug!(room = %room_tag(&self.req.room), target = target.as_str(), %state, "peer connection");
         self.peer(target).state = state;
         match state {
             State::Connected => {
@@ -98,7 +99,7 @@ impl Session {
         self.readers.retain(|r| !r.is_finished());
         self.readers
             .push(tokio::spawn(inbound::run(track, inbound, fill_after)));
-        tracing::debug!(room = %self.req.room, track = %sid, "reading the caller's audio");
+        tracing::debug!(room = %room_tag(&self.req.room), track = %sid, "reading the caller's audio");
     }
 
     pub(super) async fn apply_changes(&mut self, changes: Vec<Change>) {
@@ -130,7 +131,7 @@ impl Session {
     }
 
     async fn subscribe(&mut self, participant_sid: String, track_sid: String) {
-        tracing::debug!(room = %self.req.room, track = %track_sid, "subscribing to the caller's audio");
+        tracing::debug!(room = %room_tag(&self.req.room), track = %track_sid, "subscribing to the caller's audio");
         let update = proto::UpdateSubscription {
             track_sids: vec![track_sid.clone()],
             subscribe: true,

@@ -7,6 +7,7 @@ mod media;
 mod recover;
 mod signal;
 
+use frontdesk_actors::provider::room::room_tag;
 use std::sync::Arc;
 
 use frontdesk_actors::audio::AudioFrame;
@@ -290,7 +291,7 @@ impl Session {
         if self.caller_audio_deadline.is_some_and(|d| now >= d) {
             self.caller_audio_deadline = None;
             m::rejected("no_caller_audio");
-            tracing::warn!(room = %self.req.room, "no caller audio within the timeout");
+            tracing::warn!(room = %room_tag(&self.req.room), "no caller audio within the timeout");
             let _ = self.ends.events.try_send(RoomEvent::NoCallerAudio);
         }
     }
@@ -317,11 +318,11 @@ impl Session {
                 self.signal
                     .send(proto::signal_request::Message::Leave(leave))
                     .await;
-                tracing::debug!(room = %self.req.room, "left the room");
+                tracing::debug!(room = %room_tag(&self.req.room), "left the room");
             }
             Ending::Failed(e) => {
                 m::disconnect(e.label());
-                tracing::warn!(room = %self.req.room, error = %e, "room media lost");
+                tracing::warn!(room = %room_tag(&self.req.room), error = %e, "room media lost");
                 match self.started.take() {
                     Some(started) => {
                         let _ = started.send(Err(e));

@@ -4,8 +4,10 @@
 //! restarted, or resume keeps failing) rejoin the room as a new participant with the job's token.
 //! All of it within `room.reconnect_timeout_ms`; then the call is given up with the reason.
 
+use frontdesk_actors::provider::room::room_tag;
 use std::time::Duration;
 
+use frontdesk_actors::backoff::Backoff;
 use frontdesk_actors::provider::RoomEvent;
 use livekit_protocol as proto;
 use tokio::sync::mpsc;
@@ -48,8 +50,9 @@ pub(super) struct Recovery {
     awaiting_media: bool,
 }
 
+/// 250 ms·2ⁿ up to 4 s, with jitter so calls that lost the same server do not retry in step.
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(250 << attempt.min(4))
+    Backoff::new(250, 4_000).delay(attempt)
 }
 
 impl Session {
@@ -59,7 +62,7 @@ impl Session {
             self.recovery.awaiting_media = false;
             return;
         }
-        tracing::warn!(room = %self.req.room, %why, "room media lost: recovering");
+        tracing::warn!(room = %room_tag(&self.req.room), %why, "room media lost: recovering");
         self.phase = Phase::Recovering;
         let _ = self.ends.mic.send(None);
         self.recovery = Recovery {
@@ -254,7 +257,7 @@ impl Session {
         }
         m::reconnect(r.mode.label(), "ok");
         let took = r.since.map(|s| s.elapsed()).unwrap_or_default();
-        tracing::info!(room = %self.req.room, mode = r.mode.label(), took_ms = took.as_millis() as u64, "room media recovered");
+        tracing::info!(room = %room_tag(&self.req.room), mode = r.mode.label(), took_ms = took.as_millis() as u64, "room media recovered");
         let _ = self.ends.events.try_send(RoomEvent::Reconnected);
     }
 }

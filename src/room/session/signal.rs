@@ -1,5 +1,6 @@
 //! What the server says on the signal channel.
 
+use frontdesk_actors::provider::room::room_tag;
 use livekit_protocol as proto;
 use livekit_signaling::SignalEvent;
 use proto::signal_response::Message as In;
@@ -86,7 +87,7 @@ impl Session {
     /// An SDP we cannot apply or answer ends the session: media cannot flow.
     fn bad_sdp(&mut self, e: TransportError) -> Next {
         m::rejected("sdp");
-        tracing::warn!(room = %self.req.room, error = %e, "unusable SDP from the server");
+        tracing::warn!(room = %room_tag(&self.req.room), error = %e, "unusable SDP from the server");
         Next::End(Ending::Failed(e))
     }
 

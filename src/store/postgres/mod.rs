@@ -12,8 +12,9 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use deadpool_postgres::Pool;
 use frontdesk_actors::doubles::memory_store::Clock;
 use frontdesk_actors::store::{
-    appointment_end, check_in_shift, free_slots_in, Appointment, AppointmentStatus, BookingRequest,
-    Doctor, Patient, PatientQuery, RecordOp, Slot, Store, StoreError,
+    appointment_end, check_in_shift, free_slots_in, normalise_name, Appointment, AppointmentStatus,
+    BookingRequest, Doctor, NewPatient, Patient, PatientQuery, RecordOp, Registration, Slot, Store,
+    StoreError,
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::GenericClient;
@@ -120,6 +121,8 @@ async fn check_time(
 /// transactions inserting overlapping rows at once each wait for the other's row and PostgreSQL
 /// breaks the deadlock after a second; in line, the loser sees the winner's row at once.
 const BOOKING_LOCK: i32 = 0x626f_6f6b; // "book"
+/// The advisory lock space of registrations, keyed by birth date.
+const REGISTER_LOCK: i32 = 0x7265_6769; // "regi"
 
 /// One round trip: the CTE takes the doctor's lock before the insert checks the constraint, and
 /// the statement's own transaction releases it.
@@ -128,6 +131,17 @@ const INSERT_APPOINTMENT: &str = "
     INSERT INTO appointments (patient_id, doctor_id, starts_at, ends_at, reason)
     SELECT $1, $2, $3, $4, $5 FROM doctor_lock
     RETURNING id, patient_id, doctor_id, starts_at, ends_at, status, reason";
+
+/// A patient row (id, first_name, last_name, date_of_birth, phone).
+fn patient(r: &Row) -> Patient {
+    Patient {
+        id: r.get(0),
+        first_name: r.get(1),
+        last_name: r.get(2),
+        date_of_birth: r.get(3),
+        phone: r.get(4),
+    }
+}
 
 /// The lock's second key: doctor ids are small, and a collision only serialises two doctors.
 fn lock_key(doctor_id: i64) -> i32 {
@@ -160,16 +174,55 @@ impl Store for PgStore {
             )
             .await
             .map_err(db_error)?;
-        Ok(rows
+        Ok(rows.iter().map(patient).collect())
+    }
+
+    async fn register_patient(&self, p: &NewPatient) -> Result<Registration, StoreError> {
+        let p = p.validated((self.clock)().date_naive())?;
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(db_error)?;
+        // Registrations of one birth date queue here, so the look-up and the insert cannot
+        // interleave with another registration of the same person.
+        let key = p.date_of_birth.num_days_from_ce();
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[&REGISTER_LOCK, &key],
+        )
+        .await
+        .map_err(db_error)?;
+        let rows = tx
+            .query(
+                "SELECT id, first_name, last_name, date_of_birth, phone FROM patients
+                  WHERE date_of_birth = $1 ORDER BY id",
+                &[&p.date_of_birth],
+            )
+            .await
+            .map_err(db_error)?;
+        // Names compared as every store compares them (normalise_name), whatever the locale.
+        let name = p.normalised_name();
+        let existing = rows
             .iter()
-            .map(|r| Patient {
-                id: r.get(0),
-                first_name: r.get(1),
-                last_name: r.get(2),
-                date_of_birth: r.get(3),
-                phone: r.get(4),
-            })
-            .collect())
+            .map(patient)
+            .find(|x| normalise_name(&format!("{} {}", x.first_name, x.last_name)) == name);
+        if let Some(patient) = existing {
+            return Ok(Registration {
+                patient,
+                created: false,
+            });
+        }
+        let row = tx
+            .query_one(
+                "INSERT INTO patients (first_name, last_name, date_of_birth, phone)
+                 VALUES ($1, $2, $3, $4) RETURNING id, first_name, last_name, date_of_birth, phone",
+                &[&p.first_name, &p.last_name, &p.date_of_birth, &p.phone],
+            )
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Registration {
+            patient: patient(&row),
+            created: true,
+        })
     }
 
     async fn list_doctors(&self, specialty: Option<&str>) -> Result<Vec<Doctor>, StoreError> {

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use frontdesk_actors::store::{
     appointment_end, check_in_shift, day_bounds, free_slots_in, Appointment, AppointmentStatus,
-    BookingRequest, Doctor, Patient, PatientQuery, RecordOp, Slot, Store, StoreError,
+    BookingRequest, Doctor, NewPatient, Patient, PatientQuery, RecordOp, Registration, Slot, Store,
+    StoreError,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
@@ -123,6 +124,48 @@ fn find_patient(c: &Connection, q: &PatientQuery) -> Result<Vec<Patient>, StoreE
         })
         .map_err(sqlite_error)?;
     rows.map(|r| r.map_err(sqlite_error)).collect()
+}
+
+/// Register `p` unless someone of that name and birth date is (one IMMEDIATE transaction: the
+/// look-up and the insert cannot interleave with another registration).
+fn register_patient(
+    c: &mut Connection,
+    p: &NewPatient,
+    now: Time,
+) -> Result<Registration, StoreError> {
+    let p = p.validated(now.date_naive())?;
+    let tx = c
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite_error)?;
+    let q = PatientQuery {
+        name: Some(p.normalised_name()),
+        date_of_birth: Some(p.date_of_birth),
+        phone: None,
+    };
+    if let Some(patient) = find_patient(&tx, &q)?.into_iter().next() {
+        return Ok(Registration {
+            patient,
+            created: false,
+        });
+    }
+    tx.execute(
+        "INSERT INTO patients (first_name, last_name, date_of_birth, phone) VALUES (?1, ?2, ?3, ?4)",
+        params![p.first_name, p.last_name, p.date_of_birth, p.phone],
+    )
+    .map_err(sqlite_error)?;
+    let id = tx.last_insert_rowid();
+    tx.commit().map_err(sqlite_error)?;
+    let patient = Patient {
+        id,
+        first_name: p.first_name,
+        last_name: p.last_name,
+        date_of_birth: p.date_of_birth,
+        phone: p.phone,
+    };
+    Ok(Registration {
+        patient,
+        created: true,
+    })
 }
 
 fn list_doctors(c: &Connection, wanted: &str) -> Result<Vec<Doctor>, StoreError> {
@@ -279,6 +322,11 @@ impl Store for SqliteStore {
     async fn find_patient(&self, q: &PatientQuery) -> Result<Vec<Patient>, StoreError> {
         let q = q.clone();
         self.run(move |c, _| find_patient(c, &q)).await
+    }
+
+    async fn register_patient(&self, p: &NewPatient) -> Result<Registration, StoreError> {
+        let p = p.clone();
+        self.run(move |c, now| register_patient(c, &p, now)).await
     }
 
     async fn list_doctors(&self, specialty: Option<&str>) -> Result<Vec<Doctor>, StoreError> {

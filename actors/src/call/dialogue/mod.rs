@@ -253,9 +253,12 @@ impl DialogueActor {
             tl.eot_ready_at = Some(commit.ready_at.unwrap_or(now));
             tl.eot_at = Some(now);
         }
-        // What the caller said is patient data: its words only at debug.
+        // What the caller said is patient data: its words only at debug, and only in development
+        // (the call record keeps them).
         tracing::info!(call_id = %self.shared.call_id(), turn = state.turn_index, chars = commit.transcript.chars().count(), "turn committed");
-        tracing::debug!(call_id = %self.shared.call_id(), turn = state.turn_index, transcript = %commit.transcript, "caller said");
+        if self.shared.cfg.log_transcripts {
+            tracing::debug!(call_id = %self.shared.call_id(), turn = state.turn_index, transcript = %commit.transcript, "caller said");
+        }
         {
             let mut chat = lock(&self.shared.chat);
             chat.push_user(&commit.transcript);

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::sentence::SentenceSplitter;
 use super::DialogueMsg;
@@ -68,7 +69,11 @@ impl Reply {
         let max = self.shared.cfg.dialogue.max_tool_steps;
         let mut spoke = false;
         for step in 0..max {
-            let s = self.step(step == 0).await;
+            // Span names as LiveKit Agents' (exported over OTLP when enabled).
+            let s = self
+                .step(step == 0)
+                .instrument(tracing::info_span!("llm_node", step))
+                .await;
             spoke |= s.spoke;
             if let Some(e) = &s.failed {
                 tracing::warn!(call_id = %self.shared.call_id(), turn = self.shared.turn(), error = %e, "llm step failed");
@@ -78,7 +83,8 @@ impl Reply {
             }
             lock(&self.shared.chat).attach_tool_calls(self.reply_id, s.tool_calls.clone());
             for call in &s.tool_calls {
-                self.run_tool(call).await;
+                let span = tracing::info_span!("function_tool", tool = tool_label(&call.name));
+                self.run_tool(call).instrument(span).await;
             }
             if self.cancel.is_cancelled() {
                 break;

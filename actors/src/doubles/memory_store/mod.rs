@@ -14,8 +14,8 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc, Weekday};
 use crate::call::shared::lock;
 use crate::store::{
     appointment_end, check_in_shift, free_slots_in, normalise_name, normalise_phone, Appointment,
-    AppointmentStatus, BookingRequest, Doctor, Patient, PatientQuery, RecordOp, Slot, Store,
-    StoreError,
+    AppointmentStatus, BookingRequest, Doctor, NewPatient, Patient, PatientQuery, RecordOp,
+    Registration, Slot, Store, StoreError,
 };
 
 /// Where the store reads "now" from; tests pin it for determinism.
@@ -307,6 +307,37 @@ impl Store for MemoryStore {
             .filter(|p| matches(p))
             .cloned()
             .collect())
+    }
+
+    async fn register_patient(&self, p: &NewPatient) -> Result<Registration, StoreError> {
+        let now = self.ready().await?;
+        let p = p.validated(now.date_naive())?;
+        let name = p.normalised_name();
+        // Look up and insert under one lock: two registrations of one person cannot both create.
+        let mut d = self.lock();
+        let full_name = |x: &Patient| normalise_name(&format!("{} {}", x.first_name, x.last_name));
+        let existing = d
+            .patients
+            .iter()
+            .find(|x| x.date_of_birth == p.date_of_birth && full_name(x) == name);
+        if let Some(patient) = existing {
+            return Ok(Registration {
+                patient: patient.clone(),
+                created: false,
+            });
+        }
+        let patient = Patient {
+            id: d.patients.last().map_or(1, |x| x.id + 1),
+            first_name: p.first_name,
+            last_name: p.last_name,
+            date_of_birth: p.date_of_birth,
+            phone: p.phone,
+        };
+        d.patients.push(patient.clone());
+        Ok(Registration {
+            patient,
+            created: true,
+        })
     }
 
     async fn list_doctors(&self, specialty: Option<&str>) -> Result<Vec<Doctor>, StoreError> {
