@@ -85,29 +85,6 @@ pub fn scripts(sel: Selection, calls: usize) -> HashMap<String, Vec<String>> {
         .collect()
 }
 
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-const WEEKDAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
 /// New patients' names: any script, each with a few birth years so calls never share one.
 const NEW_NAMES: [(&str, &str); 8] = [
     ("Zoë", "Ångström"),
@@ -160,14 +137,11 @@ impl Caller {
 
     /// "My name is Zoë Ångström, born March 3, 1990."
     fn introduction(&self) -> String {
-        let d = self.date_of_birth;
-        let month = MONTHS[d.month0() as usize % 12];
+        // chrono's English names: "%B %-d, %Y" is "March 3, 1990".
+        let born = self.date_of_birth.format("%B %-d, %Y");
         format!(
-            "My name is {} {}, born {month} {}, {}.",
-            self.first_name,
-            self.last_name,
-            d.day(),
-            d.year()
+            "My name is {} {}, born {born}.",
+            self.first_name, self.last_name
         )
     }
 
@@ -245,7 +219,7 @@ impl Plan {
                 vec![
                     format!(
                         "Hello, I would like an appointment for my knee on {} at {time}.",
-                        WEEKDAYS[day.weekday().num_days_from_monday() as usize % 7]
+                        day.format("%A")
                     ),
                     intro,
                     book_it,

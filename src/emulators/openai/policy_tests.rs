@@ -173,31 +173,10 @@ async fn turn(
     today: Date,
     heard: &mut Heard,
 ) {
-    msgs.push(ChatMessage::user(line));
-    for _ in 0..5 {
-        let req = ChatRequest {
-            messages: msgs.clone(),
-            tools: vec![],
-        };
-        let r = respond(&req, today);
-        let mut results = vec![];
-        for (i, (name, args)) in r.calls.iter().enumerate() {
-            let call = ToolCall {
-                id: format!("c{}_{i}", msgs.len()),
-                name: name.clone(),
-                arguments: args.to_string(),
-            };
-            let out = frontdesk_actors::tools::execute(store, &call).await;
-            heard.tools.push(name.clone());
-            results.push(serde_json::from_str::<Value>(&out.content).unwrap());
-        }
-        step(msgs, &r, &results);
-        if r.calls.is_empty() {
-            heard.said.push(r.text);
-            return;
-        }
-    }
-    panic!("no answer within five steps: {msgs:?}");
+    let mut uses = vec![];
+    let said = turn_recorded(msgs, line, store, today, &mut uses).await;
+    heard.tools.extend(uses.into_iter().map(|u| u.name));
+    heard.said.push(said);
 }
 
 /// The first weekday after `today` (Dr. Hart, cardiology, works weekdays only).
