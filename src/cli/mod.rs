@@ -192,11 +192,14 @@ pub struct ConnectArgs {
 }
 
 impl WorkerArgs {
-    /// The flags given (and, for `dev`, no load threshold: only max_calls limits).
+    /// The flags given (and, for `dev`, no load threshold and no CPU load: only max_calls limits).
     pub fn flags(&self, dev: bool) -> Vec<Flag> {
         let mut out = vec![];
         if dev {
             out.push(flag("dev", "worker.load_threshold", 1.0));
+            // The server stops dispatching to a worker reporting load >= 0.7: on a developer's
+            // busy machine (or CI) CPU load would starve the dev worker of calls.
+            out.push(flag("dev", "worker.load_from_cpu", false));
         }
         if let Some(name) = &self.agent_name {
             out.push(flag("--agent-name", "worker.agent_name", name.as_str()));
