@@ -1,6 +1,7 @@
 //! Frontdesk, the service: CLI, simulation, telemetry. The call tree itself lives in
 //! `frontdesk-actors`; this crate implements its seams and runs it.
 
+pub mod cache;
 pub mod checks;
 pub mod config;
 pub mod console;

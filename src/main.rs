@@ -212,6 +212,16 @@ fn dispatch(command: Command, mut cfg: AppConfig) -> anyhow::Result<()> {
             let db = database_config(&cfg)?;
             current_thread()?.block_on(frontdesk::store::cli::seed(&db))
         }
+        Command::Usage { args } => {
+            let db = database_config(&cfg)?;
+            current_thread()?.block_on(frontdesk::store::usage::cli::run(&db, &args))
+        }
+        Command::Retention { args } => {
+            let db = database_config(&cfg)?;
+            let run =
+                frontdesk::store::retention::command(&db, &cfg.retention, cfg.environment, &args);
+            current_thread()?.block_on(run)
+        }
         // --url, --api-key, --api-secret are in `cfg` already (the flags layer).
         Command::Loadtest { args, .. } => frontdesk::loadtest::main(&cfg, &args),
         Command::Simulate {
@@ -221,6 +231,7 @@ fn dispatch(command: Command, mut cfg: AppConfig) -> anyhow::Result<()> {
         } => {
             args.pipeline = std::mem::take(&mut cfg.pipeline);
             args.prices = cfg.providers.prices.clone();
+            args.cache = cfg.cache.clone();
             simulate_command(args, metrics_out, html)
         }
     }

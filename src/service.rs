@@ -87,6 +87,11 @@ pub async fn run_worker(cfg: AppConfig, mode: WorkerMode) -> anyhow::Result<()> 
         w.max_calls = cfg.worker.max_calls;
     });
     let service = start_service(&cfg, Arc::clone(&status), metrics).await?;
+    // Off unless `[retention] every` is set.
+    let retention =
+        crate::store::retention::spawn_schedule(&cfg.retention, &cfg.database, cfg.environment);
+    // Off when `[usage] refresh_interval_ms` is 0.
+    let usage_gauges = crate::store::usage::gauges::spawn(&cfg.database, &cfg.usage);
     let result = if cfg.worker.url.is_empty() {
         tracing::warn!("LIVEKIT_URL is not set: no agent worker, serving health and metrics only");
         shutdown_signal().await;
@@ -95,6 +100,13 @@ pub async fn run_worker(cfg: AppConfig, mode: WorkerMode) -> anyhow::Result<()> 
         run_agent(&cfg, mode, status, signals()).await
     };
     tracing::info!("shutting down");
+    if let Some(task) = usage_gauges {
+        task.abort();
+    }
+    if let Some(job) = retention {
+        // A batch cut short rolls back whole: nothing is half-removed.
+        job.abort();
+    }
     service.stop().await?;
     // The last calls' spans are still batched; a blocking flush, off the runtime's workers.
     let _ = tokio::task::spawn_blocking(telemetry::otel::flush).await;
@@ -167,10 +179,25 @@ pub async fn call_deps(
         (p.build()?, None)
     };
     let store = crate::store::open_store(&cfg.database)?;
+    let tts = crate::cache::tts::wrap(
+        &cfg.cache.tts,
+        providers.tts,
+        crate::cache::tts::cartesia_voice(&p.cartesia, wire.is_some()),
+        Some(&cfg.database),
+        &cfg.pipeline.dialogue,
+    )
+    .await;
+    let llm = crate::cache::llm::wrap(
+        &cfg.cache.llm,
+        providers.llm,
+        &crate::cache::llm::model_name(&p.openai.model, wire.is_some()),
+        Some(&cfg.database),
+        Arc::clone(&store),
+    );
     let deps = CallDeps {
         stt: providers.stt,
-        llm: providers.llm,
-        tts: providers.tts,
+        llm,
+        tts,
         store,
         observer: Arc::new(NoopObserver),
         prices: p.prices.clone(),

@@ -261,6 +261,7 @@ async fn an_emulated_call_books_and_leaves_a_complete_record() {
             completion_tokens,
             tts_characters,
             cost_usd,
+            ..
         } => Some((
             *stt_audio_seconds,
             *prompt_tokens,

@@ -30,6 +30,7 @@ fn args(fallback: bool) -> SimArgs {
         report: None,
         pipeline: Default::default(),
         prices: Default::default(),
+        cache: Default::default(),
         scenario: Default::default(),
     }
 }

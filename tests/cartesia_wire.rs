@@ -49,6 +49,7 @@ fn req(reply_id: u64) -> TtsRequest {
     TtsRequest {
         call_id: "call".into(),
         reply_id,
+        cacheable: false,
     }
 }
 

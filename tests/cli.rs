@@ -45,11 +45,13 @@ fn migrate_down_names_what_it_drops() {
         stdout
     };
     run(&["migrate", "up"]);
-    let out = run(&["migrate", "down", "2"]);
+    let out = run(&["migrate", "down", "3"]);
     let plan = out.find("0001_hospital: drops appointments, doctor_shifts");
-    let done = out.find("rolled back 2 migration(s)");
+    let done = out.find("rolled back 3 migration(s)");
     assert!(
-        plan.is_some() && out.contains("0002_call_record: drops "),
+        plan.is_some()
+            && out.contains("0002_call_record: drops ")
+            && out.contains("0003_response_cache: drops usage.saved_cost_usd,"),
         "{out}"
     );
     assert!(plan < done, "the plan comes first: {out}");

@@ -67,7 +67,7 @@ async fn migrations_up_down_up_verify_and_refuse_tampering() {
     let mut c = connect(&url, &schema).await;
     assert_eq!(
         Migrator::new(&mut c, POSTGRES).up().await.unwrap(),
-        vec![1, 2]
+        vec![1, 2, 3]
     );
     assert!(Migrator::new(&mut c, POSTGRES)
         .up()
@@ -79,11 +79,11 @@ async fn migrations_up_down_up_verify_and_refuse_tampering() {
     assert!(before.contains(&"appointments".to_string()) && before.contains(&"usage".to_string()));
     assert_eq!(
         Migrator::new(&mut c, POSTGRES).down(1).await.unwrap(),
-        vec![2]
+        vec![3]
     );
     assert_eq!(
         Migrator::new(&mut c, POSTGRES).down(5).await.unwrap(),
-        vec![1]
+        vec![2, 1]
     );
     assert!(
         tables(&c, &schema).await.is_empty(),
@@ -131,7 +131,7 @@ async fn concurrent_migrators_apply_each_migration_once() {
         applied.extend(r.await.unwrap());
     }
     applied.sort();
-    assert_eq!(applied, vec![1, 2], "the advisory lock serialised them");
+    assert_eq!(applied, vec![1, 2, 3], "the advisory lock serialised them");
     drop_schema(&url, &schema).await;
 }
 
@@ -315,7 +315,7 @@ async fn migrate_down_in_production_needs_yes() {
     migrate(&cfg, MigrateAction::Up, Production).await.unwrap();
     let before = tables(&c, &schema).await;
     assert!(before.contains(&"appointments".to_string()), "{before:?}");
-    let down = |yes| MigrateAction::Down { n: 2, yes };
+    let down = |yes| MigrateAction::Down { n: 3, yes };
     let err = migrate(&cfg, down(false), Production).await.unwrap_err();
     assert!(err.to_string().contains("--yes"), "{err}");
     assert_eq!(tables(&c, &schema).await, before, "nothing dropped");

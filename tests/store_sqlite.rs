@@ -152,17 +152,17 @@ fn user_tables(c: &rusqlite::Connection) -> Vec<String> {
 #[test]
 fn up_down_to_zero_and_up_again_gives_the_same_schema() {
     let mut c = connect(":memory:").unwrap();
-    assert_eq!(Migrator::new(&mut c, SQLITE).up().unwrap(), vec![1, 2]);
+    assert_eq!(Migrator::new(&mut c, SQLITE).up().unwrap(), vec![1, 2, 3]);
     assert!(Migrator::new(&mut c, SQLITE).up().unwrap().is_empty());
     let first = schema(&c).unwrap();
     Migrator::new(&mut c, SQLITE).verify().unwrap();
-    assert_eq!(Migrator::new(&mut c, SQLITE).down(1).unwrap(), vec![2]);
+    assert_eq!(Migrator::new(&mut c, SQLITE).down(1).unwrap(), vec![3]);
     let status = Migrator::new(&mut c, SQLITE).status().unwrap();
     assert_eq!(
         status.iter().map(|s| s.applied).collect::<Vec<_>>(),
-        [true, false]
+        [true, true, false]
     );
-    assert_eq!(Migrator::new(&mut c, SQLITE).down(5).unwrap(), vec![1]);
+    assert_eq!(Migrator::new(&mut c, SQLITE).down(5).unwrap(), vec![2, 1]);
     assert!(user_tables(&c).is_empty(), "{:?}", user_tables(&c));
     Migrator::new(&mut c, SQLITE).up().unwrap();
     assert_eq!(schema(&c).unwrap(), first);
@@ -227,7 +227,7 @@ fn concurrent_migrators_apply_each_version_once() {
         .collect();
     let mut applied: Vec<i64> = runs.into_iter().flat_map(|r| r.join().unwrap()).collect();
     applied.sort();
-    assert_eq!(applied, vec![1, 2]);
+    assert_eq!(applied, vec![1, 2, 3]);
     let mut c = connect(&path).unwrap();
     Migrator::new(&mut c, SQLITE).verify().unwrap();
 }

@@ -93,6 +93,7 @@ fn args(calls: usize) -> SimArgs {
         report: None,
         pipeline: Default::default(),
         prices: Default::default(),
+        cache: Default::default(),
         scenario: Default::default(),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod audio;
 pub mod backoff;
+pub mod cache;
 pub mod call;
 pub mod config;
 pub mod doubles;

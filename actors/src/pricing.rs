@@ -34,6 +34,17 @@ impl Prices {
             + u.completion_tokens as f64 / 1e6 * self.llm_completion_per_million_tokens
             + u.tts_characters as f64 / 1e3 * self.tts_per_thousand_chars
     }
+
+    /// What LLM tokens not asked from the provider (answer cache hits) would have cost.
+    pub fn llm_saved_cost(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
+        prompt_tokens as f64 / 1e6 * self.llm_prompt_per_million_tokens
+            + completion_tokens as f64 / 1e6 * self.llm_completion_per_million_tokens
+    }
+
+    /// What TTS characters not sent to the provider (phrase cache hits) would have cost.
+    pub fn tts_saved_cost(&self, characters: u64) -> f64 {
+        characters as f64 / 1e3 * self.tts_per_thousand_chars
+    }
 }
 
 #[cfg(test)]
@@ -48,6 +59,7 @@ mod tests {
             prompt_tokens: 1_000_000,
             completion_tokens: 1_000_000,
             tts_characters: 1_000,
+            ..Default::default()
         };
         let expected = 0.0077 + 0.15 + 0.60 + 0.03;
         assert!((p.cost(&u) - expected).abs() < 1e-9);

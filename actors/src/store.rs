@@ -248,6 +248,9 @@ pub enum RecordKind {
         /// At the configured prices, US dollars.
         #[serde(default)]
         cost_usd: f64,
+        /// What the response caches saved (absent in records written before the caches).
+        #[serde(default)]
+        cache: crate::cache::CacheSavings,
     },
     CallEnded {
         reason: String,

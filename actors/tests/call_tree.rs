@@ -47,6 +47,7 @@ async fn caller_turn_gets_a_spoken_reply_and_a_record() {
             completion_tokens,
             tts_characters,
             cost_usd,
+            ..
         } => Some((
             stt_audio_seconds,
             prompt_tokens,

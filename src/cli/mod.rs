@@ -85,6 +85,18 @@ pub enum Command {
     },
     /// Load the seed hospital (doctors, shifts, patients); running it twice changes nothing.
     Seed,
+    /// Usage of the calls in a window: calls, minutes, turns, tool calls, failures by reason,
+    /// provider usage and cost, cache savings, p50/p95 turn latency (from the call record).
+    Usage {
+        #[command(flatten)]
+        args: frontdesk::store::usage::cli::UsageArgs,
+    },
+    /// Show what the [retention] policy would remove (rows per table, oldest kept); --apply
+    /// removes it in short batches. Appointments and patients are never touched.
+    Retention {
+        #[command(flatten)]
+        args: frontdesk::store::retention::RetentionArgs,
+    },
     /// N real WebRTC callers against the agent on a LiveKit server (like `lk load-test`): caller
     /// voice-to-voice, the agent's per-stage latencies, packet loss, CPU and memory per call.
     Loadtest {

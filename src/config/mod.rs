@@ -176,6 +176,12 @@ pub struct AppConfig {
     pub http: HttpConfig,
     pub log: LogConfig,
     pub telemetry: crate::telemetry::TelemetryConfig,
+    /// `[retention]`: how long conversations, usage and cache entries are kept.
+    pub retention: crate::store::retention::RetentionConfig,
+    /// `[cache.tts]`, `[cache.llm]`: the response caches (issue 14).
+    pub cache: crate::cache::CacheConfig,
+    /// `[usage]`: the usage alert gauges `start` refreshes (issue 14).
+    pub usage: crate::store::usage::UsageConfig,
     /// Which environment the configuration was loaded for (not a key in any file).
     #[serde(skip)]
     pub environment: Environment,
@@ -223,6 +229,9 @@ impl AppConfig {
         errors.extend(self.http.validate());
         errors.extend(self.log.validate());
         errors.extend(self.telemetry.validate());
+        errors.extend(self.retention.validate());
+        errors.extend(self.cache.validate());
+        errors.extend(self.usage.validate());
         if self.environment == Environment::Production {
             policy::production(self, &mut errors);
         }

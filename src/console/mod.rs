@@ -102,8 +102,23 @@ pub async fn run(
 ) -> Result<ConsoleOutcome, ConsoleError> {
     let caller = read_wav(&args.input)?;
     let transcript = Transcript::new(print);
-    let (providers, wire) = providers(cfg, args).await?;
-    let deps = call_deps(cfg, providers, &transcript, print)?;
+    let (mut providers, wire) = providers(cfg, args).await?;
+    providers.tts = crate::cache::tts::wrap(
+        &cfg.cache.tts,
+        providers.tts,
+        crate::cache::tts::cartesia_voice(&cfg.providers.cartesia, wire.is_some()),
+        Some(&cfg.database),
+        &cfg.pipeline.dialogue,
+    )
+    .await;
+    let mut deps = call_deps(cfg, providers, &transcript, print)?;
+    deps.llm = crate::cache::llm::wrap(
+        &cfg.cache.llm,
+        Arc::clone(&deps.llm),
+        &crate::cache::llm::model_name(&cfg.providers.openai.model, wire.is_some()),
+        Some(&cfg.database),
+        Arc::clone(&deps.store),
+    );
     let (end, link) = LoopbackRoom::pair(64);
     let call_id = new_call_id();
     let spec = CallSpec {
@@ -234,6 +249,7 @@ pub async fn emulators_for(cfg: &AppConfig, script: Vec<String>) -> anyhow::Resu
         report: None,
         pipeline: cfg.pipeline.clone(),
         prices: cfg.providers.prices.clone(),
+        cache: cfg.cache.clone(),
         scenario: Default::default(),
     };
     Wire::start(&sim, script).await

@@ -126,6 +126,13 @@ fn summary(r: &Report) -> String {
                 r.cost_usd, r.cost_per_call_minute_usd
             ),
         ),
+        (
+            "response caches",
+            super::report::cache_line(&r.cache)
+                .trim()
+                .trim_start_matches("cache: ")
+                .to_string(),
+        ),
     ];
     let rows: Vec<_> = rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     table("summary", "Summary", &rows)

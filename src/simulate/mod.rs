@@ -93,7 +93,8 @@ pub struct SimArgs {
     #[arg(long, value_parser = parse::output_file)]
     pub report: Option<PathBuf>,
     /// What the callers want, round-robin over the calls: all, or one of new-patient, book,
-    /// reschedule, cancel, full-day, invalid-date. Each call's goal is checked in the database.
+    /// reschedule, cancel, full-day, invalid-date, questions. Each call's goal is checked in the
+    /// database.
     #[arg(long, default_value = "all", value_parser = scenario::parse_selection)]
     pub scenario: scenario::Selection,
     /// Pipeline configuration (turn-taking, VAD, edges, budgets).
@@ -102,6 +103,9 @@ pub struct SimArgs {
     /// Prices for the call records' cost.
     #[arg(skip)]
     pub prices: frontdesk_actors::pricing::Prices,
+    /// The response caches (`[cache]`; the phrase cache keeps to memory here).
+    #[arg(skip)]
+    pub cache: crate::cache::CacheConfig,
 }
 
 impl SimArgs {
@@ -203,7 +207,24 @@ pub async fn run_with(args: SimArgs, wire: Option<wire::Wire>) -> anyhow::Result
 }
 
 async fn run_inner(args: SimArgs, wire: Option<wire::Wire>, show: bool) -> anyhow::Result<Report> {
-    let sim = Sim::new(&args, wire)?;
+    let mut sim = Sim::new(&args, wire)?;
+    // One process, one provider: the memory layer is all a simulation can share.
+    sim.deps.tts = crate::cache::tts::wrap(
+        &args.cache.tts,
+        Arc::clone(&sim.deps.tts),
+        crate::cache::tts::Voice::new("simulated", "simulated", frontdesk_actors::audio::ROOM_RATE),
+        None,
+        &args.pipeline.dialogue,
+    )
+    .await;
+    // The answer cache too keeps to memory (an in-memory SQLite cannot be shared).
+    sim.deps.llm = crate::cache::llm::wrap(
+        &args.cache.llm,
+        Arc::clone(&sim.deps.llm),
+        "simulated",
+        None,
+        Arc::clone(&sim.deps.store),
+    );
     let baseline_rss = sysstat::rss().unwrap_or(0);
     let cpu0 = sysstat::cpu_time().unwrap_or_default();
     let wall0 = std::time::Instant::now();

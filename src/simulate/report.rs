@@ -211,6 +211,8 @@ pub struct Report {
     pub timeline: Vec<TimePoint>,
     /// Latency histograms of the recorded turn stages.
     pub histograms: BTreeMap<String, Vec<Bin>>,
+    /// What the response caches saved over all calls (from each call's usage).
+    pub cache: frontdesk_actors::cache::CacheSavings,
 }
 
 impl Report {
@@ -227,6 +229,7 @@ impl Report {
         self.restarts += o.restarts.values().map(|&n| u64::from(n)).sum::<u64>();
         self.records_dropped += o.records_dropped;
         self.cost_usd += o.cost_usd;
+        add_savings(&mut self.cache, &o.usage.cache);
         self.call_minutes += o.duration.as_secs_f64() / 60.0;
         if self.call_minutes > 0.0 {
             self.cost_per_call_minute_usd = self.cost_usd / self.call_minutes;
@@ -269,6 +272,7 @@ impl Report {
             "provider cost ${:.4} over {:.1} call-minutes = ${:.4} per call-minute (configured prices)\n",
             self.cost_usd, self.call_minutes, self.cost_per_call_minute_usd
         ));
+        t.push_str(&cache_line(&self.cache));
         if !self.faults.is_empty() {
             t.push_str(&format!("faults injected {:?}\n", self.faults));
         }
@@ -298,6 +302,36 @@ impl Report {
         t.push_str(&super::scenario::table(&self.scenarios));
         t
     }
+}
+
+/// Sum of the caches' savings.
+fn add_savings(
+    total: &mut frontdesk_actors::cache::CacheSavings,
+    c: &frontdesk_actors::cache::CacheSavings,
+) {
+    total.tts_hits += c.tts_hits;
+    total.tts_misses += c.tts_misses;
+    total.tts_saved_characters += c.tts_saved_characters;
+    total.llm_hits += c.llm_hits;
+    total.llm_misses += c.llm_misses;
+    total.llm_saved_prompt_tokens += c.llm_saved_prompt_tokens;
+    total.llm_saved_completion_tokens += c.llm_saved_completion_tokens;
+    total.saved_cost_usd += c.saved_cost_usd;
+}
+
+/// The cache section of the table: hits and misses per cache, what they saved.
+pub fn cache_line(c: &frontdesk_actors::cache::CacheSavings) -> String {
+    format!(
+        "cache: tts {} hits {} misses ({} chars saved) | llm {} hits {} misses ({} prompt + {} completion tokens saved) | saved ${:.4}\n",
+        c.tts_hits,
+        c.tts_misses,
+        c.tts_saved_characters,
+        c.llm_hits,
+        c.llm_misses,
+        c.llm_saved_prompt_tokens,
+        c.llm_saved_completion_tokens,
+        c.saved_cost_usd
+    )
 }
 
 pub fn secs(d: Duration) -> f64 {

@@ -30,15 +30,18 @@ pub enum Scenario {
     FullDay,
     /// Asks for "February thirtieth", is asked again, then books.
     InvalidDate,
+    /// Asks what every caller may ask (opening hours, Saturday doctors): the LLM answer cache's.
+    Questions,
 }
 
-pub const ALL: [Scenario; 6] = [
+pub const ALL: [Scenario; 7] = [
     Scenario::NewPatient,
     Scenario::Book,
     Scenario::Reschedule,
     Scenario::Cancel,
     Scenario::FullDay,
     Scenario::InvalidDate,
+    Scenario::Questions,
 ];
 
 /// `--scenario`: one scenario, or all of them round-robin.
@@ -231,6 +234,10 @@ impl Plan {
                 "Sorry, I meant the next available day.".into(),
                 book_it,
             ],
+            Scenario::Questions => vec![
+                "What are your opening hours?".into(),
+                "Which doctors work on Saturday?".into(),
+            ],
         };
         Self {
             scenario,
@@ -250,6 +257,7 @@ impl Scenario {
             Scenario::Cancel => "cancel",
             Scenario::FullDay => "full-day",
             Scenario::InvalidDate => "invalid-date",
+            Scenario::Questions => "questions",
         }
     }
 
@@ -262,6 +270,7 @@ impl Scenario {
             Scenario::Cancel => "cancelled",
             Scenario::FullDay => "booked another day",
             Scenario::InvalidDate => "booked after a corrected date",
+            Scenario::Questions => "answered, nothing booked",
         }
     }
 }

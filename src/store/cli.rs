@@ -188,12 +188,12 @@ mod tests {
         migrate(&cfg, MigrateAction::Up, Environment::Production)
             .await
             .unwrap();
-        let down = |yes| MigrateAction::Down { n: 1, yes };
+        let down = |yes| MigrateAction::Down { n: 2, yes };
         let err = migrate(&cfg, down(false), Environment::Production)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("--yes"), "{err}");
-        assert_eq!(applied(&path), [1, 2], "nothing rolled back");
+        assert_eq!(applied(&path), [1, 2, 3], "nothing rolled back");
         migrate(&cfg, down(true), Environment::Production)
             .await
             .unwrap();
@@ -216,16 +216,20 @@ mod tests {
             .collect();
         let plan = rollback_plan(SQLITE, &status, 5);
         let names: Vec<_> = plan.iter().map(|m| m.name).collect();
-        assert_eq!(names, ["0002_call_record", "0001_hospital"]);
         assert_eq!(
-            plan[1].dropped_tables(),
+            names,
+            ["0003_response_cache", "0002_call_record", "0001_hospital"]
+        );
+        assert_eq!(plan[0].dropped_tables()[0], "usage.saved_cost_usd");
+        assert_eq!(
+            plan[2].dropped_tables(),
             ["appointments", "doctor_shifts", "doctors", "patients"]
         );
         assert!(rollback_plan(SQLITE, &status[..1], 5).len() == 1);
         let tampered = Migration {
-            down: "-- gone; really\nDROP TABLE IF EXISTS a, b CASCADE;\ndrop table c;",
+            down: "-- gone; really\nDROP TABLE IF EXISTS a, b CASCADE;\ndrop table c;\nALTER TABLE d DROP COLUMN e;",
             ..SQLITE[0]
         };
-        assert_eq!(tampered.dropped_tables(), ["a", "b", "c"]);
+        assert_eq!(tampered.dropped_tables(), ["a", "b", "c", "d.e"]);
     }
 }

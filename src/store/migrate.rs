@@ -29,8 +29,8 @@ impl Migration {
 }
 
 impl Migration {
-    /// The tables its down script drops (`DROP TABLE [IF EXISTS] a, b`), in script order: what a
-    /// roll-back destroys, to be shown before it happens.
+    /// The tables (`DROP TABLE [IF EXISTS] a, b`) and columns (`t.c`) its down script drops, in
+    /// script order: what a roll-back destroys, to be shown before it happens.
     pub fn dropped_tables(&self) -> Vec<String> {
         // Comments out first: one may hold a `;`.
         let code: Vec<&str> = self
@@ -42,6 +42,13 @@ impl Migration {
         for statement in code.join("\n").split(';') {
             let words: Vec<&str> = statement.split_whitespace().collect();
             let is = |i: usize, w: &str| words.get(i).is_some_and(|x| x.eq_ignore_ascii_case(w));
+            // `ALTER TABLE t DROP COLUMN c` destroys data too: shown as `t.c`.
+            if is(0, "ALTER") && is(1, "TABLE") && is(3, "DROP") && is(4, "COLUMN") {
+                if let (Some(t), Some(c)) = (words.get(2), words.get(5)) {
+                    out.push(format!("{t}.{c}"));
+                }
+                continue;
+            }
             if !(is(0, "DROP") && is(1, "TABLE")) {
                 continue;
             }
@@ -89,12 +96,14 @@ macro_rules! migration {
 pub const POSTGRES: &[Migration] = &[
     migration!("postgres", 1, "0001_hospital"),
     migration!("postgres", 2, "0002_call_record"),
+    migration!("postgres", 3, "0003_response_cache"),
 ];
 
 /// Every SQLite migration, in order (same versions and names as PostgreSQL's).
 pub const SQLITE: &[Migration] = &[
     migration!("sqlite", 1, "0001_hospital"),
     migration!("sqlite", 2, "0002_call_record"),
+    migration!("sqlite", 3, "0003_response_cache"),
 ];
 
 /// Any number: both deploys only need to agree on it.

@@ -6,8 +6,10 @@ pub mod config;
 pub mod introspect;
 pub mod migrate;
 pub mod postgres;
+pub mod retention;
 pub mod seed;
 pub mod sqlite;
+pub mod usage;
 
 use std::sync::Arc;
 

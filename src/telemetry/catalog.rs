@@ -29,6 +29,12 @@ pub const DB_POOL_WAIT: &str = "frontdesk_db_pool_wait_seconds";
 pub const DEPENDENCY_UP: &str = "frontdesk_dependency_up";
 pub const HEALTHY: &str = "frontdesk_healthy";
 pub const BUILD_INFO: &str = "frontdesk_build_info";
+/// Usage alert inputs, refreshed from the call record by `start` (store::usage::gauges).
+pub const USAGE_MONTH_COST: &str = "frontdesk_usage_month_cost_usd";
+pub const USAGE_MONTHLY_BUDGET: &str = "frontdesk_usage_monthly_budget_usd";
+pub const USAGE_WINDOW_CALLS: &str = "frontdesk_usage_calls_window";
+pub const USAGE_FAILED_CALLS_WINDOW: &str = "frontdesk_usage_failed_calls_window";
+pub const USAGE_REFRESH_FAILURES: &str = "frontdesk_usage_refresh_failures_total";
 
 /// Buckets of the histograms outside the call tree.
 pub const HISTOGRAMS: &[(&str, &[f64])] = &[
@@ -54,6 +60,10 @@ pub fn describe() {
     describe_providers();
     describe_store_and_health();
     describe_room_series();
+    describe_retention();
+    describe_usage();
+    crate::cache::llm::metrics::describe();
+    crate::cache::tts::metrics::describe();
 }
 
 fn describe_worker() {
@@ -195,5 +205,55 @@ fn describe_room_series() {
             "reason" => "overflow"
         )
         .absolute(0);
+    }
+}
+
+/// The usage gauges are unknown (NaN) until the first refresh: a restart must not read as a
+/// month without cost. The budget is set from `[usage]` when the refresh starts.
+fn describe_usage() {
+    describe_gauge!(
+        USAGE_MONTH_COST,
+        "Provider cost of the calls started this calendar month (UTC), from the call record, USD."
+    );
+    describe_gauge!(
+        USAGE_MONTHLY_BUDGET,
+        "[usage] monthly_budget_usd; 0: no budget."
+    );
+    describe_gauge!(
+        USAGE_WINDOW_CALLS,
+        "Calls started in the last [usage] window_ms that are over, from the call record."
+    );
+    describe_gauge!(
+        USAGE_FAILED_CALLS_WINDOW,
+        "Of those, calls that failed (room_failed, budget_exhausted, never ended)."
+    );
+    describe_counter!(
+        USAGE_REFRESH_FAILURES,
+        "Usage gauge refreshes that failed (store down); the gauges keep their values."
+    );
+    for name in [
+        USAGE_MONTH_COST,
+        USAGE_WINDOW_CALLS,
+        USAGE_FAILED_CALLS_WINDOW,
+    ] {
+        metrics::gauge!(name).set(f64::NAN);
+    }
+    metrics::gauge!(USAGE_MONTHLY_BUDGET).set(0.0);
+    metrics::counter!(USAGE_REFRESH_FAILURES).absolute(0);
+}
+
+/// Retention (`[retention] every` in `start`, or `frontdesk retention --apply`).
+fn describe_retention() {
+    use crate::store::retention::{ROWS_DELETED, RUNS, TABLES};
+    describe_counter!(ROWS_DELETED, "Rows removed by retention runs, by table.");
+    describe_counter!(
+        RUNS,
+        "Applied retention runs, by result (ok, failed, refused)."
+    );
+    for table in TABLES {
+        metrics::counter!(ROWS_DELETED, "table" => table).absolute(0);
+    }
+    for result in ["ok", "failed", "refused"] {
+        metrics::counter!(RUNS, "result" => result).absolute(0);
     }
 }

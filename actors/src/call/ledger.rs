@@ -22,6 +22,9 @@ pub struct ReplyLedger {
     /// The caller started talking over the reply: playout pauses until the dialogue decides
     /// (barge-in: cancelled; a false start: resumed where it stopped).
     pub held: bool,
+    /// The reply carries no caller data (fixed text, or an answer the LLM answer cache may keep),
+    /// so its audio may be kept in the TTS phrase cache. Set by the dialogue before the first text.
+    pub cacheable: bool,
     /// Chars of `text` already played when the current TTS session started (after a restart).
     segment_start: usize,
     segment_produced: Duration,

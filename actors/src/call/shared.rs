@@ -43,6 +43,7 @@ pub struct UsageTotals {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub tts_characters: u64,
+    pub cache: crate::cache::CacheSavings,
 }
 
 /// Per-call counters reported in the outcome.

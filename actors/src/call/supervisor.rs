@@ -462,6 +462,7 @@ async fn shutdown(state: &mut SupervisorState, reason: &EndReason) {
         completion_tokens: usage.completion_tokens,
         tts_characters: usage.tts_characters,
         cost_usd: shared.deps.prices.cost(&usage),
+        cache: usage.cache,
     });
     shared.record(RecordKind::CallEnded {
         reason: reason.to_string(),

@@ -15,7 +15,7 @@ use super::shared::{lock, CallShared};
 use crate::audio::resample::Resampler;
 use crate::audio::AudioFrame;
 use crate::provider::room::output_rate;
-use crate::provider::{TtsError, TtsEvent, TtsInput, TtsRequest, TtsSession};
+use crate::provider::{TtsCacheUsage, TtsError, TtsEvent, TtsInput, TtsRequest, TtsSession};
 
 #[derive(Debug)]
 pub enum TtsMsg {
@@ -85,6 +85,7 @@ impl Actor for TtsActor {
             TtsMsg::TextAvailable { reply_id } => self.feed(&myself, state, reply_id).await?,
             TtsMsg::Cancel { reply_id } => {
                 if let Some(mut cur) = state.current.take_if(|c| c.reply_id == reply_id) {
+                    self.settle(&mut cur);
                     // Best effort: the pump is dropped and the ledger already refuses the audio.
                     let _ = tokio::time::timeout(
                         std::time::Duration::from_millis(200),
@@ -94,6 +95,9 @@ impl Actor for TtsActor {
                 }
             }
             TtsMsg::PumpExited { reply_id, result } => {
+                if let Some(cur) = state.current.as_mut().filter(|c| c.reply_id == reply_id) {
+                    self.settle(cur);
+                }
                 let wanted = lock(&self.shared.ledger).is_current(reply_id);
                 if let (Err(e), true) = (result, wanted) {
                     return Err(format!("tts session for reply {reply_id} failed: {e}").into());
@@ -102,9 +106,36 @@ impl Actor for TtsActor {
         }
         Ok(())
     }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<TtsMsg>,
+        state: &mut TtsState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(cur) = state.current.as_mut() {
+            self.settle(cur);
+        }
+        Ok(())
+    }
 }
 
 impl TtsActor {
+    /// Move what the session served from the phrase cache into the call's usage: those
+    /// characters were pushed (and counted) but never billed by the provider.
+    fn settle(&self, cur: &mut Current) {
+        let u: TtsCacheUsage = cur.input.take_cache_usage();
+        if u == TtsCacheUsage::default() {
+            return;
+        }
+        let saved_cost = self.shared.deps.prices.tts_saved_cost(u.saved_characters);
+        let mut usage = lock(&self.shared.usage);
+        usage.tts_characters = usage.tts_characters.saturating_sub(u.saved_characters);
+        usage.cache.tts_hits += u.hits;
+        usage.cache.tts_misses += u.misses;
+        usage.cache.tts_saved_characters += u.saved_characters;
+        usage.cache.saved_cost_usd += saved_cost;
+    }
+
     /// Push the ledger's new text for `reply_id` to its session, opening one if needed.
     async fn feed(
         &self,
@@ -124,6 +155,9 @@ impl TtsActor {
             .as_ref()
             .is_none_or(|c| c.reply_id != reply_id)
         {
+            if let Some(old) = state.current.as_mut() {
+                self.settle(old);
+            }
             state.current = Some(self.open(myself, reply_id, start).await?);
         }
         let Some(cur) = state.current.as_mut() else {
@@ -151,6 +185,7 @@ impl TtsActor {
         let req = TtsRequest {
             call_id: self.shared.call_id().to_string(),
             reply_id,
+            cacheable: lock(&self.shared.ledger).cacheable,
         };
         lock(&self.shared.ledger)
             .tts_requested_at

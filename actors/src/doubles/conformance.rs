@@ -196,6 +196,16 @@ fn sample_ops(call: &str) -> Vec<RecordOp> {
             completion_tokens: 40,
             tts_characters: 120,
             cost_usd: 0.0021,
+            cache: crate::cache::CacheSavings {
+                tts_hits: 3,
+                tts_misses: 1,
+                tts_saved_characters: 84,
+                llm_hits: 1,
+                llm_misses: 2,
+                llm_saved_prompt_tokens: 310,
+                llm_saved_completion_tokens: 22,
+                saved_cost_usd: 0.0009,
+            },
         },
         RecordKind::CallEnded {
             reason: "caller_hung_up".into(),

@@ -85,8 +85,24 @@ pub enum LlmEvent {
     /// A complete tool call (fragments already accumulated by the client).
     ToolCall(ToolCall),
     Usage(Usage),
+    /// What the LLM answer cache made of this request (sent first, by the caching decorator only).
+    Cache(CacheLookup),
     /// End of the stream.
     Done,
+}
+
+/// The LLM answer cache's verdict on one completion request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheLookup {
+    /// Served from the cache: no provider call. `saved` is what the answer cost when it was made;
+    /// `ends_reply` is true when the answer has no tool calls (the reply ends with it).
+    Hit { saved: Usage, ends_reply: bool },
+    /// Caller-independent, not cached yet: asked from the provider (and stored if it qualifies).
+    Miss,
+    /// Carries or may carry caller data: never looked up, never stored.
+    Uncacheable,
+    /// The cache could not answer in time or its entry was unusable: asked from the provider.
+    Error,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,8 +7,9 @@ pub mod stt;
 pub mod tts;
 
 pub use llm::{
-    ChatMessage, ChatRequest, LlmError, LlmEvent, LlmProvider, Role, ToolCall, ToolSpec, Usage,
+    CacheLookup, ChatMessage, ChatRequest, LlmError, LlmEvent, LlmProvider, Role, ToolCall,
+    ToolSpec, Usage,
 };
 pub use room::{AgentAudioOut, JoinRequest, RoomError, RoomEvent, RoomIo, RoomLink, StayGuard};
 pub use stt::{SttError, SttEvent, SttProvider, SttSession, SttSessionConfig, SttSink};
-pub use tts::{TtsError, TtsEvent, TtsInput, TtsProvider, TtsRequest, TtsSession};
+pub use tts::{TtsCacheUsage, TtsError, TtsEvent, TtsInput, TtsProvider, TtsRequest, TtsSession};

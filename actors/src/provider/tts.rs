@@ -7,6 +7,9 @@ use tokio::sync::mpsc;
 pub struct TtsRequest {
     pub call_id: String,
     pub reply_id: u64,
+    /// The reply carries no caller data (the greeting, fixed prompts, answers the LLM answer
+    /// cache may keep): only such replies may be kept in the TTS phrase cache.
+    pub cacheable: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -46,6 +49,29 @@ pub trait TtsInput: Send + 'static {
     async fn finish(&mut self) -> Result<(), TtsError>;
     /// Stop synthesis now (barge-in); no more events follow.
     async fn cancel(&mut self) -> Result<(), TtsError>;
+    /// What a caching session served from its phrase cache since the last call (the TTS actor
+    /// moves it into the call's usage). Plain provider sessions cache nothing.
+    fn take_cache_usage(&mut self) -> TtsCacheUsage {
+        TtsCacheUsage::default()
+    }
+}
+
+/// Phrase cache use of one session (see `TtsInput::take_cache_usage`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TtsCacheUsage {
+    /// Sentences played from the cache / synthesised by the provider.
+    pub hits: u64,
+    pub misses: u64,
+    /// Characters of the hits: pushed to the session but never sent to the provider.
+    pub saved_characters: u64,
+}
+
+impl TtsCacheUsage {
+    pub fn add(&mut self, other: TtsCacheUsage) {
+        self.hits += other.hits;
+        self.misses += other.misses;
+        self.saved_characters += other.saved_characters;
+    }
 }
 
 pub struct TtsSession {

@@ -58,6 +58,7 @@ async fn client_speaks_the_sdks_api_version() {
     let req = TtsRequest {
         call_id: "call".into(),
         reply_id: 1,
+        cacheable: false,
     };
     let mut s = tts.open(&req).await.unwrap();
     s.input.push_text("Hello.").await.unwrap();

@@ -121,6 +121,7 @@ fn probe_tts(p: Arc<dyn TtsProvider>) -> BoxFuture<'static, Result<(), String>> 
         let req = TtsRequest {
             call_id: "health-probe".into(),
             reply_id: 0,
+            cacheable: false,
         };
         let mut s = p.open(&req).await.map_err(|e| e.to_string())?;
         s.input

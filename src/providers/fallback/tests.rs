@@ -140,6 +140,7 @@ async fn tts_sessions_failing_mid_stream_count_against_the_primary() {
     let req = TtsRequest {
         call_id: "c".into(),
         reply_id: 1,
+        cacheable: false,
     };
     let mut s = f.open(&req).await.unwrap();
     s.input.push_text("Hello there. ").await.unwrap();

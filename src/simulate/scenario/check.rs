@@ -45,6 +45,10 @@ impl Plan {
 
     /// Whether the call reached its goal, read from the database; `Err` says why not.
     pub async fn check(&self, store: &dyn Store, tools: &[ToolUse]) -> Result<(), String> {
+        // A general question's caller need not be a patient.
+        if self.scenario == Scenario::Questions {
+            return answered(tools);
+        }
         let found = store
             .find_patient(&self.caller.query())
             .await
@@ -78,8 +82,24 @@ impl Plan {
             }
             Scenario::Reschedule => moved(&mine, tools),
             Scenario::Cancel => cancelled(&mine, tools),
+            Scenario::Questions => answered(tools),
         }
     }
+}
+
+/// General questions: the doctors were looked up, and no caller data was touched.
+fn answered(tools: &[ToolUse]) -> Result<(), String> {
+    if let Some(t) = tools
+        .iter()
+        .find(|t| !matches!(t.name.as_str(), "list_doctors" | "list_free_slots"))
+    {
+        return Err(format!("{} was called for a general question", t.name));
+    }
+    tools
+        .iter()
+        .any(|t| t.name == "list_doctors" && t.ok())
+        .then_some(())
+        .ok_or_else(|| "the doctors were never looked up".into())
 }
 
 /// The last appointment a successful `tool` call returned.

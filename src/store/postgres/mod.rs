@@ -1,7 +1,9 @@
 //! The PostgreSQL store: the agent's operations and the call record, with every query
 //! parameterised and the overlap rule enforced by the database (exclusion constraint).
 
+mod answer_cache;
 mod hot;
+mod phrase_cache;
 pub mod pool;
 mod records;
 

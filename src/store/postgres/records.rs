@@ -85,17 +85,25 @@ async fn project(c: &impl GenericClient, op: &RecordOp, seq: i64) -> Result<(), 
             completion_tokens,
             tts_characters,
             cost_usd,
+            cache,
         } => {
             let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
             c.execute(
                 "INSERT INTO usage (call_id, stt_audio_seconds, prompt_tokens, completion_tokens,
-                   tts_characters, cost_usd) VALUES ($1, $2, $3, $4, $5, $6)
+                   tts_characters, cost_usd, tts_cache_hits, tts_cache_misses, tts_saved_characters,
+                   llm_cache_hits, llm_cache_misses, llm_saved_prompt_tokens, llm_saved_completion_tokens,
+                   saved_cost_usd) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                  ON CONFLICT (call_id) DO UPDATE SET stt_audio_seconds = EXCLUDED.stt_audio_seconds,
                    prompt_tokens = EXCLUDED.prompt_tokens, completion_tokens = EXCLUDED.completion_tokens,
-                   tts_characters = EXCLUDED.tts_characters, cost_usd = EXCLUDED.cost_usd",
+                   tts_characters = EXCLUDED.tts_characters, cost_usd = EXCLUDED.cost_usd,
+                   tts_cache_hits = EXCLUDED.tts_cache_hits, tts_cache_misses = EXCLUDED.tts_cache_misses, tts_saved_characters = EXCLUDED.tts_saved_characters, llm_cache_hits = EXCLUDED.llm_cache_hits,
+                   llm_cache_misses = EXCLUDED.llm_cache_misses, llm_saved_prompt_tokens = EXCLUDED.llm_saved_prompt_tokens, llm_saved_completion_tokens = EXCLUDED.llm_saved_completion_tokens, saved_cost_usd = EXCLUDED.saved_cost_usd",
                 &[
                     id, stt_audio_seconds, &n(*prompt_tokens), &n(*completion_tokens),
-                    &n(*tts_characters), cost_usd,
+                    &n(*tts_characters), cost_usd, &n(cache.tts_hits), &n(cache.tts_misses),
+                    &n(cache.tts_saved_characters), &n(cache.llm_hits), &n(cache.llm_misses),
+                    &n(cache.llm_saved_prompt_tokens), &n(cache.llm_saved_completion_tokens),
+                    &cache.saved_cost_usd,
                 ],
             )
             .await

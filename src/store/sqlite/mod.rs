@@ -2,8 +2,10 @@
 //! behaviour as PostgreSQL; one connection behind a mutex (SQLite has one writer anyway), every
 //! operation on the blocking pool so the runtime never waits on disk.
 
+mod answer_cache;
 pub mod migrate;
 mod ops;
+mod phrase_cache;
 mod records;
 pub mod seed;
 

@@ -78,15 +78,23 @@ fn project(c: &Transaction, op: &RecordOp, seq: i64) -> rusqlite::Result<usize> 
             completion_tokens,
             tts_characters,
             cost_usd,
+            cache,
         } => c.execute(
             "INSERT INTO usage (call_id, stt_audio_seconds, prompt_tokens, completion_tokens,
-               tts_characters, cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+               tts_characters, cost_usd, tts_cache_hits, tts_cache_misses, tts_saved_characters,
+                   llm_cache_hits, llm_cache_misses, llm_saved_prompt_tokens, llm_saved_completion_tokens,
+                   saved_cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (call_id) DO UPDATE SET stt_audio_seconds = excluded.stt_audio_seconds,
                prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
-               tts_characters = excluded.tts_characters, cost_usd = excluded.cost_usd",
+               tts_characters = excluded.tts_characters, cost_usd = excluded.cost_usd,
+                   tts_cache_hits = excluded.tts_cache_hits, tts_cache_misses = excluded.tts_cache_misses, tts_saved_characters = excluded.tts_saved_characters, llm_cache_hits = excluded.llm_cache_hits,
+                   llm_cache_misses = excluded.llm_cache_misses, llm_saved_prompt_tokens = excluded.llm_saved_prompt_tokens, llm_saved_completion_tokens = excluded.llm_saved_completion_tokens, saved_cost_usd = excluded.saved_cost_usd",
             params![
                 id, stt_audio_seconds, as_i64(*prompt_tokens), as_i64(*completion_tokens),
-                as_i64(*tts_characters), cost_usd,
+                as_i64(*tts_characters), cost_usd, as_i64(cache.tts_hits), as_i64(cache.tts_misses),
+                as_i64(cache.tts_saved_characters), as_i64(cache.llm_hits), as_i64(cache.llm_misses),
+                as_i64(cache.llm_saved_prompt_tokens), as_i64(cache.llm_saved_completion_tokens),
+                cache.saved_cost_usd,
             ],
         ),
         RecordKind::CallEnded { reason } => c.execute(

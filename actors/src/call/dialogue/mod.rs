@@ -301,6 +301,8 @@ impl DialogueActor {
             let mut ledger = lock(&self.shared.ledger);
             ledger.push_text(reply_id, text);
             ledger.text_ended = true;
+            // Fixed text from the configuration: the same for every caller.
+            ledger.cacheable = true;
         }
         self.shared.to_tts(TtsMsg::TextAvailable { reply_id });
         state.active = Some(Active {

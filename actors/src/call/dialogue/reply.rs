@@ -15,7 +15,7 @@ use super::DialogueMsg;
 use crate::call::db_gateway::DbMsg;
 use crate::call::shared::{lock, CallShared};
 use crate::call::tts::TtsMsg;
-use crate::provider::{LlmError, LlmEvent, ToolCall, ToolSpec};
+use crate::provider::{CacheLookup, LlmError, LlmEvent, ToolCall, ToolSpec};
 use crate::store::RecordKind;
 use crate::tools::{ToolOutcome, ToolStatus};
 
@@ -62,19 +62,25 @@ struct Step {
     tool_calls: Vec<ToolCall>,
     spoke: bool,
     failed: Option<LlmError>,
+    /// Every earlier step of this reply was an answer cache hit.
+    prior_hits: bool,
+    /// The answer cache's verdict on this step, when a cache is in front of the provider.
+    cache: Option<CacheLookup>,
 }
 
 impl Reply {
     pub async fn run(self) {
         let max = self.shared.cfg.dialogue.max_tool_steps;
         let mut spoke = false;
+        let mut all_hits = true;
         for step in 0..max {
             // Span names as LiveKit Agents' (exported over OTLP when enabled).
             let s = self
-                .step(step == 0)
+                .step(step == 0, all_hits)
                 .instrument(tracing::info_span!("llm_node", step))
                 .await;
             spoke |= s.spoke;
+            all_hits &= matches!(s.cache, Some(CacheLookup::Hit { .. }));
             if let Some(e) = &s.failed {
                 tracing::warn!(call_id = %self.shared.call_id(), turn = self.shared.turn(), error = %e, "llm step failed");
             }
@@ -99,11 +105,13 @@ impl Reply {
         });
     }
 
-    async fn step(&self, first: bool) -> Step {
+    async fn step(&self, first: bool, prior_hits: bool) -> Step {
         let mut out = Step {
             tool_calls: vec![],
             spoke: false,
             failed: None,
+            prior_hits,
+            cache: None,
         };
         let req = lock(&self.shared.chat).request(&self.tools);
         let requested = Instant::now();
@@ -163,6 +171,10 @@ impl Reply {
                 usage.prompt_tokens += u64::from(u.prompt_tokens);
                 usage.completion_tokens += u64::from(u.completion_tokens);
             }
+            Some(Ok(LlmEvent::Cache(c))) => {
+                out.cache = Some(c);
+                self.on_cache(c, out.prior_hits);
+            }
             Some(Ok(LlmEvent::Done)) | None => return false,
             Some(Err(e)) => {
                 out.failed = Some(e);
@@ -170,6 +182,41 @@ impl Reply {
             }
         }
         true
+    }
+
+    /// Count the answer cache's verdict. A reply made only of cache hits is caller-independent
+    /// from start to end (every step's context passed the cache's rule and no step asked the
+    /// provider), so its audio may be kept too: the ledger is marked before its first sentence,
+    /// as the verdict precedes the text. Misses leave it unmarked: a later step might still turn
+    /// to caller data, and TTS reads the mark when it opens the reply's session.
+    fn on_cache(&self, c: CacheLookup, prior_hits: bool) {
+        {
+            let mut usage = lock(&self.shared.usage);
+            match c {
+                CacheLookup::Hit { saved, .. } => {
+                    let (p, q) = (
+                        u64::from(saved.prompt_tokens),
+                        u64::from(saved.completion_tokens),
+                    );
+                    let cache = &mut usage.cache;
+                    cache.llm_hits += 1;
+                    cache.llm_saved_prompt_tokens += p;
+                    cache.llm_saved_completion_tokens += q;
+                    cache.saved_cost_usd += self.shared.deps.prices.llm_saved_cost(p, q);
+                }
+                CacheLookup::Miss => usage.cache.llm_misses += 1,
+                CacheLookup::Uncacheable | CacheLookup::Error => {}
+            }
+        }
+        if let CacheLookup::Hit {
+            ends_reply: true, ..
+        } = c
+        {
+            let mut ledger = lock(&self.shared.ledger);
+            if prior_hits && ledger.is_current(self.reply_id) {
+                ledger.cacheable = true;
+            }
+        }
     }
 
     /// Provider waiting counts against the turn until the first sentence has gone to TTS.

@@ -1,0 +1,10 @@
+ALTER TABLE usage DROP COLUMN saved_cost_usd;
+ALTER TABLE usage DROP COLUMN llm_saved_completion_tokens;
+ALTER TABLE usage DROP COLUMN llm_saved_prompt_tokens;
+ALTER TABLE usage DROP COLUMN llm_cache_misses;
+ALTER TABLE usage DROP COLUMN llm_cache_hits;
+ALTER TABLE usage DROP COLUMN tts_saved_characters;
+ALTER TABLE usage DROP COLUMN tts_cache_misses;
+ALTER TABLE usage DROP COLUMN tts_cache_hits;
+DROP TABLE llm_answer_cache;
+DROP TABLE tts_phrase_cache;
