@@ -182,7 +182,7 @@ pub async fn call_deps(
     let tts = crate::cache::tts::wrap(
         &cfg.cache.tts,
         providers.tts,
-        crate::cache::tts::cartesia_voice(&p.cartesia, wire.is_some()),
+        crate::cache::tts::providers_voice(p, wire.is_some()),
         Some(&cfg.database),
         &cfg.pipeline.dialogue,
     )

@@ -106,7 +106,7 @@ pub async fn run(
     providers.tts = crate::cache::tts::wrap(
         &cfg.cache.tts,
         providers.tts,
-        crate::cache::tts::cartesia_voice(&cfg.providers.cartesia, wire.is_some()),
+        crate::cache::tts::providers_voice(&cfg.providers, wire.is_some()),
         Some(&cfg.database),
         &cfg.pipeline.dialogue,
     )

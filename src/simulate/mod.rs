@@ -212,7 +212,11 @@ async fn run_inner(args: SimArgs, wire: Option<wire::Wire>, show: bool) -> anyho
     sim.deps.tts = crate::cache::tts::wrap(
         &args.cache.tts,
         Arc::clone(&sim.deps.tts),
-        crate::cache::tts::Voice::new("simulated", "simulated", frontdesk_actors::audio::ROOM_RATE),
+        Some(crate::cache::tts::Voice::new(
+            "simulated",
+            "simulated",
+            frontdesk_actors::audio::ROOM_RATE,
+        )),
         None,
         &args.pipeline.dialogue,
     )

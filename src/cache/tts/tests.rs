@@ -147,7 +147,11 @@ fn req(cacheable: bool) -> TtsRequest {
 }
 
 /// Speak `text` as one reply: (audio in order, whether Done came, the session's cache usage).
-async fn speak(tts: &CachedTts, text: &str, cacheable: bool) -> (Vec<i16>, bool, TtsCacheUsage) {
+async fn speak(
+    tts: &dyn TtsProvider,
+    text: &str,
+    cacheable: bool,
+) -> (Vec<i16>, bool, TtsCacheUsage) {
     let mut s = tts.open(&req(cacheable)).await.unwrap();
     s.input.push_text(text).await.unwrap();
     s.input.finish().await.unwrap();
@@ -342,4 +346,40 @@ async fn cancel_mid_reply_stops_events_and_keeps_nothing_partial() {
     assert_eq!(r.provider.opens.load(Ordering::SeqCst), 1);
     assert_eq!(r.tts.cache().memory_bytes(), 0);
     assert_eq!(s.input.take_cache_usage().misses, 1);
+}
+
+#[tokio::test]
+async fn a_secondary_with_another_voice_turns_the_cache_off() {
+    let mut p = ProvidersConfig::default();
+    let primary = cartesia_voice(&p.cartesia, false);
+    assert_eq!(providers_voice(&p, false), Some(primary.clone()));
+    // Another region or key, same voice: the audio is the same, the cache stays.
+    let mut same = p.cartesia.clone();
+    same.url = "wss://eu.example.test/tts/websocket".into();
+    p.secondary.cartesia = Some(same.clone());
+    assert_eq!(providers_voice(&p, false), Some(primary));
+    // Another voice: its outage audio must never be stored under the primary's key.
+    same.voice_id = "another-voice".into();
+    p.secondary.cartesia = Some(same);
+    assert_eq!(providers_voice(&p, false), None);
+    let provider = Arc::new(CountingTts::default());
+    let tts = wrap(
+        &TtsCacheConfig::default(),
+        provider.clone(),
+        None,
+        None,
+        &frontdesk_actors::config::DialogueConfig::default(),
+    )
+    .await;
+    for _ in 0..2 {
+        let (audio, done, usage) = speak(&*tts, GREETING, true).await;
+        assert!(done);
+        assert_eq!(audio, audio_of(GREETING));
+        assert_eq!(usage, TtsCacheUsage::default());
+    }
+    assert_eq!(
+        provider.opens.load(Ordering::SeqCst),
+        2,
+        "every reply synthesised"
+    );
 }
