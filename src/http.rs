@@ -1,9 +1,11 @@
 //! The service's own HTTP server: `/health` (and `/`) for probes, `/worker` for the agent worker's
 //! state, `/metrics` for Prometheus. Read-only; everything comes from `ServiceStatus` and the
-//! metrics recorder.
+//! metrics recorder. With `http.playground` on, the web playground's routes too (see
+//! [`crate::playground`]); off, they are 404 like any unknown path.
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -14,6 +16,7 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
+use crate::playground::Playground;
 use crate::status::{DepStatus, ServiceStatus, WorkerSnapshot};
 
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +61,24 @@ pub async fn serve(
     metrics: PrometheusHandle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HttpError> {
-    axum::serve(listener, router(status, metrics))
+    serve_with(listener, status, metrics, None, shutdown).await
+}
+
+/// [`serve`], with the playground's routes when it is given.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    status: Arc<ServiceStatus>,
+    metrics: PrometheusHandle,
+    playground: Option<Playground>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HttpError> {
+    let mut app = router(status, metrics);
+    if let Some(pg) = playground {
+        app = app.merge(pg.router());
+    }
+    // The peer address keys the playground's rate limiter.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

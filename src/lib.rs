@@ -8,6 +8,7 @@ pub mod console;
 pub mod emulators;
 pub mod http;
 pub mod loadtest;
+pub mod playground;
 pub mod providers;
 pub mod room;
 pub mod secret;

@@ -281,6 +281,7 @@ fn connect_command(cfg: AppConfig, args: &cli::ConnectArgs) -> anyhow::Result<()
     Ok(())
 }
 
+#[allow(clippy::disallowed_methods)] // the reports are written after the runtime has finished
 fn simulate_command(
     args: simulate::SimArgs,
     metrics_out: Option<std::path::PathBuf>,
@@ -321,6 +322,9 @@ fn current_thread() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn multi_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    // Calls' frame pumps get a runtime of their own, one worker per core like the main one.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    frontdesk_actors::call::pump::start_media_runtime(cores)?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -59,7 +59,13 @@ pub async fn start_service(
     let shutdown = async move {
         let _ = stopped.await;
     };
-    let server = tokio::spawn(http::serve(listener, status, metrics, shutdown));
+    let playground = crate::playground::Playground::from_config(&cfg.http, &cfg.worker);
+    if playground.is_some() {
+        tracing::info!(url = %format!("http://{addr}/playground"), "web playground on");
+    }
+    let server = tokio::spawn(http::serve_with(
+        listener, status, metrics, playground, shutdown,
+    ));
     Ok(Service {
         server,
         checks,

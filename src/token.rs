@@ -65,11 +65,43 @@ pub fn mint_agent(worker: &WorkerConfig, args: &TokenArgs) -> Result<String, Tok
     sign(worker, args, grants, Some("agent"))
 }
 
+/// A token for a playground caller: join, publish and subscribe in `args.room` only, and a room
+/// configuration that makes the server dispatch `worker.agent_name` when the room is created.
+pub fn mint_playground(worker: &WorkerConfig, args: &TokenArgs) -> Result<String, TokenError> {
+    check(worker, args)?;
+    let grants = VideoGrants {
+        room_join: true,
+        room: args.room.clone(),
+        can_publish: Some(true),
+        can_subscribe: Some(true),
+        can_publish_data: Some(true),
+        ..Default::default()
+    };
+    let dispatch = livekit_protocol::RoomConfiguration {
+        agents: vec![livekit_protocol::RoomAgentDispatch {
+            agent_name: worker.agent_name.clone(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    sign_with(worker, args, grants, None, Some(dispatch))
+}
+
 fn sign(
     worker: &WorkerConfig,
     args: &TokenArgs,
     grants: VideoGrants,
     kind: Option<&str>,
+) -> Result<String, TokenError> {
+    sign_with(worker, args, grants, kind, None)
+}
+
+fn sign_with(
+    worker: &WorkerConfig,
+    args: &TokenArgs,
+    grants: VideoGrants,
+    kind: Option<&str>,
+    room_config: Option<livekit_protocol::RoomConfiguration>,
 ) -> Result<String, TokenError> {
     let mut token = AccessToken::with_api_key(worker.api_key.expose(), worker.api_secret.expose())
         .with_identity(&args.identity)
@@ -77,6 +109,9 @@ fn sign(
         .with_grants(grants);
     if let Some(kind) = kind {
         token = token.with_kind(kind);
+    }
+    if let Some(config) = room_config {
+        token = token.with_room_config(config);
     }
     // The library's messages hold no key material.
     token.to_jwt().map_err(|e| TokenError::Sign(e.to_string()))

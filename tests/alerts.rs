@@ -1,7 +1,7 @@
 //! deploy/: the Prometheus rules pass `promtool check rules` and their unit tests
 //! (`promtool test rules`), and every metric the rules and the Grafana dashboard query is one we
 //! export from the first scrape, so neither can drift from the code.
-
+#![allow(clippy::disallowed_methods)] // tests may block: files, fixtures, std channels
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;

@@ -13,7 +13,7 @@ use chrono::{Datelike, NaiveDate, Utc, Weekday};
 use frontdesk::config::AppConfig;
 use frontdesk::console::taps::{Speaker, SttTap, Transcript, TtsTap};
 use frontdesk::simulate::clips::Clips;
-use frontdesk_actors::audio::{AudioFrame, FRAME_DURATION, ROOM_RATE};
+use frontdesk_actors::audio::{AudioFrame, FRAME_DURATION, PIPELINE_RATE};
 use frontdesk_actors::call::{spawn_call, CallDeps, CallSpec, EndReason, NoopObserver};
 use frontdesk_actors::doubles::{LoopbackRoom, RoomEnd};
 use frontdesk_actors::store::{AppointmentStatus, RecordKind, RecordOp};
@@ -45,7 +45,7 @@ impl Caller {
         Self {
             end,
             tick,
-            silence: vec![0; ROOM_RATE as usize / 50].into(),
+            silence: vec![0; PIPELINE_RATE as usize / 50].into(),
             media_time: Duration::ZERO,
             agent_frames: 0,
         }
@@ -78,7 +78,7 @@ impl Caller {
     }
 
     fn send(&mut self, samples: Arc<[i16]>) {
-        let frame = AudioFrame::new(samples, ROOM_RATE, self.media_time);
+        let frame = AudioFrame::new(samples, PIPELINE_RATE, self.media_time);
         self.media_time += FRAME_DURATION;
         let _ = self.end.audio.try_send(frame);
     }

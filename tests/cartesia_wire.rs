@@ -585,3 +585,61 @@ async fn first_chunk_timeout_on_a_live_socket_fails_only_the_silent_context() {
     end.unwrap();
     assert_eq!(n, 480);
 }
+
+/// A context whose consumer falls behind overflows its bounded queue: it ends with a clear,
+/// retriable error (the TTS actor re-speaks from there), is counted, and the socket's other
+/// contexts never notice, because the socket's reader never waits for a consumer.
+#[tokio::test]
+async fn a_slow_consumer_overflows_only_its_own_context() {
+    let emu = emulator(CartesiaEmulatorConfig {
+        realtime_factor: 200.0,
+        ..fast()
+    })
+    .await;
+    let buffer_ms = 500;
+    let tts = CartesiaTts::new(CartesiaConfig {
+        contexts_per_socket: 3,
+        context_buffer_ms: buffer_ms,
+        ..client_cfg(&emu)
+    })
+    .unwrap();
+    let mut slow = tts.open(&req(1)).await.unwrap();
+    let mut other = tts.open(&req(2)).await.unwrap();
+    // 10 s of audio for the slow one; less than the bound for the other, so only a stuck reader
+    // could overflow it.
+    let long = "This reply is far longer than the half second the queue may hold ahead. ".repeat(2);
+    let short = "Fine. ";
+    slow.input.push_text(&long).await.unwrap();
+    slow.input.finish().await.unwrap();
+    other.input.push_text(short).await.unwrap();
+    other.input.finish().await.unwrap();
+    // Nobody reads the slow context until its queue has overflowed.
+    timeout(Duration::from_secs(10), async {
+        while tts.overflows() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+
+    let (n, end) = drain(&mut other).await;
+    end.unwrap();
+    assert_eq!(n, expected(&[short]), "the other context got all its audio");
+
+    let (n, end) = drain(&mut slow).await;
+    let err = end.unwrap_err();
+    assert!(err.to_string().contains("overflow"), "{err}");
+    assert!(err.is_retriable(), "the TTS actor restarts and re-speaks");
+    let bound = (buffer_ms as usize) * RATE as usize / 1000;
+    // What was queued, plus the few chunks between the queue and the session (40 ms each).
+    let slack = 6 * RATE as usize / 25;
+    assert!(n > 0 && n <= bound + slack, "{n} samples");
+    assert!(n < expected(&[&long]));
+    assert_eq!(tts.overflows(), 1);
+
+    // The socket is still fine for the next reply (shorter than the bound: read only at the end).
+    let (n, end) = speak(&tts, 3, &["Bye."]).await;
+    end.unwrap();
+    assert_eq!(n, expected(&["Bye."]));
+    assert_eq!(tts.sockets(), 1, "one socket carried all three contexts");
+}

@@ -1,4 +1,5 @@
 //! The binary as a shell sees it: output into a pipe whose reader is gone.
+#![allow(clippy::disallowed_methods)] // tests may block: files, fixtures, std channels
 #![allow(clippy::unwrap_used)]
 
 use std::process::{Command, Stdio};

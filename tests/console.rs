@@ -1,5 +1,6 @@
 //! `frontdesk console` end to end on the emulators: a fixture WAV in, the transcript of each turn
 //! and a WAV of the agent's audio out. Real time (about 15 s): the emulators are real sockets.
+#![allow(clippy::disallowed_methods)] // tests may block: files, fixtures, std channels
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;

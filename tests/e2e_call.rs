@@ -13,6 +13,7 @@
 //!
 //! Without a livekit-server binary or the caller's venv each test prints `SKIPPED: ...`;
 //! under FRONTDESK_REQUIRE_E2E=1 (CI) they fail instead.
+#![allow(clippy::disallowed_methods)] // tests may block: files, fixtures, std channels
 #![allow(clippy::unwrap_used)]
 
 #[path = "support/agent_proc.rs"]

@@ -3,6 +3,7 @@
 //! (not a blank page). Without Chromium the test prints `SKIPPED: ...`, unless
 //! `FRONTDESK_REQUIRE_E2E=1` (CI, which installs it), where it fails. `FRONTDESK_KEEP_SCREENSHOT=
 //! PATH` keeps the screenshot, to look at.
+#![allow(clippy::disallowed_methods)] // tests may block: files, fixtures, std channels
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;

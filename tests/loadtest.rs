@@ -4,6 +4,7 @@
 //!
 //! Without a livekit-server binary the test prints `SKIPPED: ...` and passes; under
 //! FRONTDESK_REQUIRE_E2E=1 (CI) it fails instead.
+#![allow(clippy::disallowed_methods)] // tests may block: files, fixtures, std channels
 #![allow(clippy::unwrap_used)]
 
 #[path = "support/livekit.rs"]

@@ -2,6 +2,7 @@
 //! provider keys (emulators) and the embedded store. It registers, takes a job (a simulated
 //! caller), shows it on `/worker`, and on SIGTERM drains: WS_FULL, offers refused, the running call
 //! finishes, then the process exits 0. A second SIGTERM ends it at once.
+#![allow(clippy::disallowed_methods)] // tests may block: files, fixtures, std channels
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 

@@ -2,7 +2,7 @@
 //! collector, arrive as one trace per call with LiveKit Agents' span names (agent_session >
 //! agent_turn > llm_node / function_tool, tts_node), carrying the call id and nothing else
 //! about the caller.
-
+#![allow(clippy::disallowed_methods)] // tests may block: files, fixtures, std channels
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;

@@ -29,6 +29,11 @@ impl PipelineConfig {
         if let Err(e) = self.vad.validate() {
             errs.push(format!("pipeline.vad: {e}"));
         }
+        if self.turn.false_interruption_timeout_ms > MAX_FALSE_INTERRUPTION_MS {
+            errs.push(format!(
+                "pipeline.turn.false_interruption_timeout_ms must be at most {MAX_FALSE_INTERRUPTION_MS} (0 turns recovery off)"
+            ));
+        }
         if self.edges.room_to_vad_frames == 0 {
             errs.push("pipeline.edges.room_to_vad_frames must be at least 1".into());
         }
@@ -58,6 +63,12 @@ impl PipelineConfig {
         {
             errs.push(e);
         }
+        // Under 100 ms an ordinary provider hiccup would restart the TTS.
+        if !(100..=60_000).contains(&self.supervision.progress_deadline_ms) {
+            errs.push(
+                "pipeline.supervision.progress_deadline_ms must be between 100 and 60000".into(),
+            );
+        }
         if errs.is_empty() {
             Ok(())
         } else {
@@ -65,6 +76,10 @@ impl PipelineConfig {
         }
     }
 }
+
+/// A reply paused longer than this is stale for the caller, and the TTS session behind it
+/// would be kept waiting on backpressure for as long.
+const MAX_FALSE_INTERRUPTION_MS: u32 = 10_000;
 
 fn ms(v: u32) -> Duration {
     Duration::from_millis(u64::from(v))
@@ -80,6 +95,10 @@ pub struct TurnConfig {
     pub barge_in_min_speech_ms: u32,
     /// Give up waiting for a final transcript this long after speech end.
     pub final_transcript_timeout_ms: u32,
+    /// Caller speech past the barge-in window keeps the reply paused, not cancelled, until words
+    /// are transcribed (then it is cancelled) or the caller has been quiet this long without any
+    /// (then it resumes where it paused: a cough, a door). 0: cancel at once, as before.
+    pub false_interruption_timeout_ms: u32,
 }
 
 impl Default for TurnConfig {
@@ -88,6 +107,7 @@ impl Default for TurnConfig {
             endpointing_delay_ms: 200,
             barge_in_min_speech_ms: 300,
             final_transcript_timeout_ms: 2_000,
+            false_interruption_timeout_ms: 2_000,
         }
     }
 }
@@ -101,6 +121,10 @@ impl TurnConfig {
     }
     pub fn final_transcript_timeout(&self) -> Duration {
         ms(self.final_transcript_timeout_ms)
+    }
+    /// `None`: recovery is off and a barge-in cancels the reply at once.
+    pub fn false_interruption_timeout(&self) -> Option<Duration> {
+        (self.false_interruption_timeout_ms > 0).then(|| ms(self.false_interruption_timeout_ms))
     }
 }
 
@@ -158,6 +182,10 @@ pub struct SupervisionConfig {
     /// Delay between restarts of a child that keeps failing; the first restart after a healthy
     /// spell is immediate (the call goes on), a failed start always waits.
     pub backoff: Backoff,
+    /// A child whose send makes no progress for this long (the TTS taking text, the room taking
+    /// audio) is failed: the TTS is restarted (it re-speaks the unplayed part), a stalled room
+    /// ends the call with a reason instead of leaving it silent.
+    pub progress_deadline_ms: u32,
 }
 
 impl Default for SupervisionConfig {
@@ -169,11 +197,16 @@ impl Default for SupervisionConfig {
             tts: RestartBudget::new(3, 30_000),
             db_gateway: RestartBudget::new(5, 30_000),
             backoff: Backoff::new(200, 5_000),
+            progress_deadline_ms: 5_000,
         }
     }
 }
 
 impl SupervisionConfig {
+    pub fn progress_deadline(&self) -> Duration {
+        ms(self.progress_deadline_ms)
+    }
+
     pub fn budgets(&self) -> [(&'static str, RestartBudget); 5] {
         [
             ("vad", self.vad),
@@ -226,5 +259,29 @@ impl DialogueConfig {
     }
     pub fn farewell_timeout(&self) -> Duration {
         ms(self.farewell_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn false_interruption_timeout_is_bounded_and_zero_turns_it_off() {
+        let mut cfg = PipelineConfig::default();
+        assert_eq!(
+            cfg.turn.false_interruption_timeout(),
+            Some(Duration::from_secs(2))
+        );
+        cfg.turn.false_interruption_timeout_ms = 0;
+        assert_eq!(cfg.turn.false_interruption_timeout(), None);
+        assert!(cfg.validate().is_ok());
+        cfg.turn.false_interruption_timeout_ms = MAX_FALSE_INTERRUPTION_MS + 1;
+        let errs = cfg.validate().unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("pipeline.turn.false_interruption_timeout_ms")),
+            "{errs:?}"
+        );
     }
 }

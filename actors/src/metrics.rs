@@ -12,12 +12,16 @@ pub const LLM_TTFT: &str = "frontdesk_llm_ttft_seconds";
 pub const TTS_TTFB: &str = "frontdesk_tts_ttfb_seconds";
 pub const TURN_LATENCY: &str = "frontdesk_turn_latency_seconds";
 pub const PIPELINE_OVERHEAD: &str = "frontdesk_pipeline_overhead_seconds";
+pub const INPUT_LAG: &str = "frontdesk_input_lag_seconds";
+pub const STALLS: &str = "frontdesk_stalls_total";
 pub const EDGE_DROPPED: &str = "frontdesk_edge_dropped_items_total";
+pub const EDGE_DEPTH: &str = "frontdesk_edge_depth";
 pub const ACTOR_RESTARTS: &str = "frontdesk_actor_restarts_total";
 pub const ACTIVE_CALLS: &str = "frontdesk_active_calls";
 pub const CALLS_ENDED: &str = "frontdesk_calls_ended_total";
 pub const TURNS: &str = "frontdesk_turns_total";
 pub const BARGE_INS: &str = "frontdesk_barge_ins_total";
+pub const FALSE_INTERRUPTIONS: &str = "frontdesk_false_interruptions_total";
 pub const TOOL_CALLS: &str = "frontdesk_tool_calls_total";
 pub const INPUT_REJECTED: &str = "frontdesk_input_rejected_total";
 pub const RECORD_DROPPED: &str = "frontdesk_call_record_dropped_total";
@@ -52,6 +56,7 @@ pub const HISTOGRAMS: &[(&str, &[f64])] = &[
     (TTS_TTFB, STAGE_BUCKETS),
     (TURN_LATENCY, TURN_LATENCY_BUCKETS),
     (PIPELINE_OVERHEAD, OVERHEAD_BUCKETS),
+    (INPUT_LAG, OVERHEAD_BUCKETS),
     (CALL_COST, COST_BUCKETS),
     (CALL_DURATION, CALL_DURATION_BUCKETS),
 ];
@@ -67,13 +72,22 @@ pub const END_REASONS: &[&str] = &[
 ];
 /// `child` label values of [`ACTOR_RESTARTS`] (`ChildKind::as_str`).
 pub const CHILDREN: &[&str] = &["room", "vad", "stt", "dialogue", "tts", "db_gateway"];
-/// The call's own bounded edges (the queue table in `call::shared`) and how each drops: the
-/// audio-in edges drop the oldest when full, the agent's audio is flushed on barge-in.
+/// Bounded queues and how each drops, zeroed at start. The call's own edges (the queue table in
+/// `call::shared`): the audio-in edges drop the oldest when full, the agent's audio is flushed on
+/// barge-in. The service's queues: a Cartesia context whose buffer ahead of playout overflows is
+/// failed (and re-spoken by the TTS restart); a cancel for a dropped session that finds the
+/// socket's command queue full is dropped (the socket cancels the context on its next chunk);
+/// a job status that waits too long for the LiveKit connection's outbox is dropped.
 pub const EDGE_DROPS: &[(&str, DropReason)] = &[
     ("room_to_vad", DropReason::Overflow),
     ("vad_to_stt", DropReason::Overflow),
     ("tts_to_room", DropReason::Flush),
+    ("cartesia_context", DropReason::Overflow),
+    ("cartesia_cmd", DropReason::Overflow),
+    ("worker_outbox", DropReason::Overflow),
 ];
+/// Queues with a [`EDGE_DEPTH`] gauge, created at 0 at start.
+pub const EDGE_DEPTHS: &[&str] = &["cartesia_context", "worker_outbox"];
 /// [`INPUT_REJECTED`] series created at start; others appear on their first rejection.
 const KNOWN_REJECTIONS: &[(&str, &str)] = &[
     ("livekit", "text_frame"),
@@ -108,15 +122,32 @@ pub fn describe() {
         Unit::Seconds,
         "Turn latency minus provider and configured waits."
     );
+    describe_histogram!(
+        INPUT_LAG,
+        Unit::Seconds,
+        "Speech-end frame delivered by the room to seen by the VAD (queued caller audio)."
+    );
     describe_counter!(
         EDGE_DROPPED,
         "Items dropped from a bounded edge, by edge and reason."
     );
+    describe_gauge!(
+        EDGE_DEPTH,
+        "Items queued on a bounded edge, summed over its instances (calls, contexts)."
+    );
     describe_counter!(ACTOR_RESTARTS, "Child actor restarts by child.");
+    describe_counter!(
+        STALLS,
+        "Sends that made no progress within the deadline, by child (tts restarts, room ends the call)."
+    );
     describe_gauge!(ACTIVE_CALLS, "Calls in progress.");
     describe_counter!(CALLS_ENDED, "Calls ended, by reason.");
     describe_counter!(TURNS, "Completed caller turns.");
     describe_counter!(BARGE_INS, "Agent replies interrupted by the caller.");
+    describe_counter!(
+        FALSE_INTERRUPTIONS,
+        "Agent replies paused by caller sound without words, then resumed."
+    );
     describe_counter!(TOOL_CALLS, "Tool calls by tool and outcome.");
     describe_counter!(
         INPUT_REJECTED,
@@ -142,7 +173,7 @@ fn register() {
         let _ = metrics::histogram!(*name);
     }
     metrics::gauge!(ACTIVE_CALLS).set(0.0);
-    for name in [TURNS, BARGE_INS] {
+    for name in [TURNS, BARGE_INS, FALSE_INTERRUPTIONS] {
         metrics::counter!(name).absolute(0);
     }
     for reason in END_REASONS {
@@ -151,8 +182,14 @@ fn register() {
     for child in CHILDREN {
         metrics::counter!(ACTOR_RESTARTS, "child" => *child).absolute(0);
     }
+    for child in ["tts", "room"] {
+        metrics::counter!(STALLS, "child" => child).absolute(0);
+    }
     for (edge, reason) in EDGE_DROPS {
         metrics::counter!(EDGE_DROPPED, "edge" => *edge, "reason" => reason.as_str()).absolute(0);
+    }
+    for edge in EDGE_DEPTHS {
+        metrics::gauge!(EDGE_DEPTH, "edge" => *edge).set(0.0);
     }
     for reason in ["outbox_full", "gateway_down"] {
         metrics::counter!(RECORD_DROPPED, "reason" => reason).absolute(0);
@@ -176,6 +213,10 @@ pub fn call_ended(reason: &'static str, cost_usd: f64, duration: Duration) {
 
 pub fn edge_dropped(edge: &'static str, reason: DropReason, n: u64) {
     metrics::counter!(EDGE_DROPPED, "edge" => edge, "reason" => reason.as_str()).increment(n);
+}
+
+pub fn stalled(child: &'static str) {
+    metrics::counter!(STALLS, "child" => child).increment(1);
 }
 
 pub fn restart(child: &'static str) {

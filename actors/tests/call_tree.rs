@@ -183,7 +183,9 @@ async fn barge_in_cancels_tts_flushes_and_truncates_context() {
     );
     h.caller.speak(S(1_000)).await;
     let during = h.caller.agent_frames.len();
-    h.caller.silence(S(100)).await;
+    // The paused greeting is cancelled once the caller's words are transcribed (this STT sends
+    // only finals: after the speech end).
+    h.caller.silence(S(1_000)).await;
     let snap = h.call.snapshot().await.unwrap();
     assert!(
         snap.edges["tts_to_room"].2.flushed > 0,
@@ -237,6 +239,8 @@ async fn agent_audio_stops_at_the_callers_speech_start() {
         over <= limit,
         "agent played {over} frames over the caller (limit {limit})"
     );
+    // The caller's final transcript turns the pause into a barge-in.
+    h.caller.silence(S(1_000)).await;
     h.caller.hang_up().await;
     assert_eq!(h.call.wait().await.unwrap().barge_ins, 1);
 }

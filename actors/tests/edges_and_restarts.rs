@@ -281,3 +281,47 @@ async fn a_provider_that_fails_at_once_is_restarted_with_backoff() {
     assert!(gaps[1] >= S(200) && gaps[1] < S(450), "{gaps:?}");
     assert!(gaps[2] >= S(400) && gaps[2] < S(850), "{gaps:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_tts_that_stops_taking_text_is_restarted_and_says_it_all() {
+    let greeting = "Good morning, you have reached the front desk. How may I help you?";
+    let mut cfg = quiet_config();
+    cfg.dialogue.greeting = greeting.into();
+    let tts = Arc::new(ScriptedTts::new(ScriptedTtsConfig {
+        stalled_sessions: 1,
+        ..Default::default()
+    }));
+    let p = Providers {
+        tts: tts.clone(),
+        ..Providers::fast()
+    };
+    let mut h = start(cfg, p).await;
+    // The first session never takes the text: after the progress deadline the child restarts.
+    assert!(h.caller.wait_for_reply(S(15_000), S(600)).await);
+    let snap = h.call.snapshot().await.unwrap();
+    assert_eq!(snap.restarts.get(&ChildKind::Tts), Some(&1));
+    assert_eq!(tts.spoken(), vec![greeting.to_string()]);
+    let heard = h.caller.agent_frames.len() as f64 * 0.02;
+    let expected = greeting.len() as f64 / 15.0;
+    assert!(
+        heard > expected * 0.8,
+        "heard {heard:.2}s of {expected:.2}s"
+    );
+    h.caller.hang_up().await;
+    h.call.wait().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_room_that_stops_taking_audio_ends_the_call_with_a_reason() {
+    let mut cfg = quiet_config();
+    cfg.dialogue.greeting = "A long greeting for a room that has stopped reading. ".repeat(6);
+    cfg.supervision.progress_deadline_ms = 2_000;
+    let mut h = start(cfg, Providers::fast()).await;
+    h.caller.listening = false;
+    h.caller.silence(S(8_000)).await;
+    let outcome = h.call.wait().await.unwrap();
+    match outcome.reason {
+        EndReason::RoomFailed(why) => assert!(why.contains("no progress"), "{why}"),
+        other => panic!("ended with {other:?}"),
+    }
+}

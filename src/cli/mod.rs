@@ -212,6 +212,8 @@ impl WorkerArgs {
             // The server stops dispatching to a worker reporting load >= 0.7: on a developer's
             // busy machine (or CI) CPU load would starve the dev worker of calls.
             out.push(flag("dev", "worker.load_from_cpu", false));
+            // `dev` serves the web playground; `start` only when the configuration says so.
+            out.push(flag("dev", "http.playground", true));
         }
         if let Some(name) = &self.agent_name {
             out.push(flag("--agent-name", "worker.agent_name", name.as_str()));

@@ -59,6 +59,8 @@ fn worker_flags_win_over_the_variables() {
         // `dev` lifts the load threshold; `start` keeps the configured one.
         assert_eq!(w.load_threshold == 1.0, command == "dev", "{command}");
         assert_eq!(w.load_from_cpu, command != "dev", "{command}");
+        // `dev` serves the web playground; `start` only when configured.
+        assert_eq!(cfg.http.playground, command == "dev", "{command}");
         let origin = merged.origin(&["worker", "api_secret"]).unwrap();
         assert_eq!(*origin, Origin::Flag("--api-secret"));
     }

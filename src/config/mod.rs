@@ -108,6 +108,14 @@ pub struct HttpConfig {
     pub check_interval_ms: u64,
     /// Per dependency probe.
     pub check_timeout_ms: u64,
+    /// Serve the web playground (`/playground`, `POST /playground/token`); `dev` turns it on.
+    pub playground: bool,
+    /// Lifetime of a playground join token.
+    pub playground_token_ttl_s: u64,
+    /// Token requests allowed per client IP per minute.
+    pub playground_requests_per_minute: u32,
+    /// The LiveKit URL the browser uses; empty: the worker's.
+    pub playground_livekit_url: String,
 }
 
 impl Default for HttpConfig {
@@ -117,6 +125,10 @@ impl Default for HttpConfig {
             port: 8081,
             check_interval_ms: 10_000,
             check_timeout_ms: 3_000,
+            playground: false,
+            playground_token_ttl_s: 600,
+            playground_requests_per_minute: 20,
+            playground_livekit_url: String::new(),
         }
     }
 }
@@ -135,6 +147,7 @@ impl HttpConfig {
                 errors.push(format!("http.{name} must be positive"));
             }
         }
+        errors.extend(crate::playground::validate(self));
         errors
     }
 }

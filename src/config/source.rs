@@ -31,6 +31,7 @@ pub enum Location {
 impl Location {
     /// `--config` if given, else `FRONTDESK_CONFIG`, else `./config` when it is a directory, else
     /// the embedded files. A path named explicitly must exist.
+    #[allow(clippy::disallowed_methods)] // config is read once at startup, before anything runs on the runtime
     pub fn resolve(flag: Option<&Path>, vars: &Vars) -> Result<Self, ConfigError> {
         let from_var = vars
             .get(CONFIG_VAR)
@@ -242,6 +243,7 @@ fn file_layers(env: Environment, location: &Location) -> Result<Vec<Layer>, Conf
     Ok(out)
 }
 
+#[allow(clippy::disallowed_methods)] // config is read once at startup, before anything runs on the runtime
 fn read_layer(path: &Path) -> Result<Layer, ConfigError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
@@ -257,6 +259,7 @@ fn read_layer(path: &Path) -> Result<Layer, ConfigError> {
 /// The variables of the `.env` file at `path` that `real` does not already set (a real variable
 /// wins). No file is no variables. A line that does not parse is an error naming its number, never
 /// its text (it may hold a key).
+#[allow(clippy::disallowed_methods)] // config is read once at startup, before anything runs on the runtime
 pub fn read_dotenv(path: &Path, real: &Vars) -> Result<Vars, ConfigError> {
     let name = path.display().to_string();
     let text = match std::fs::read_to_string(path) {

@@ -1,4 +1,5 @@
 //! Run-time layers: the config directory, `.env`, flags, and where each value came from.
+#![allow(clippy::disallowed_methods)] // tests read and write temporary files
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -50,6 +50,7 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     /// The Deepgram emulator's transcript lines: the flags, the file, else the fixture lines.
+    #[allow(clippy::disallowed_methods)] // reads the script at startup, before the emulators serve
     fn deepgram_script(&self) -> anyhow::Result<Vec<String>> {
         let lines = if let Some(path) = &self.deepgram_transcripts {
             let text = std::fs::read_to_string(path)
@@ -220,6 +221,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // a test's temporary file
     fn deepgram_transcripts_come_from_flags_a_file_or_the_fixtures() -> anyhow::Result<()> {
         use clap::Parser;
         #[derive(clap::Parser)]

@@ -143,6 +143,7 @@ impl LoadtestError {
 }
 
 /// The command: run, print the table, write the JSON; an error when a call failed.
+#[allow(clippy::disallowed_methods)] // the report is written after the runtime has finished
 pub fn main(cfg: &AppConfig, args: &LoadtestArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -38,6 +38,7 @@ struct Prepared {
 }
 
 /// The whole load test; the report (failed calls are in it, not errors).
+#[allow(clippy::disallowed_methods)] // CLI teardown of the spawned worker's folder, after the run
 pub async fn run(cfg: &AppConfig, args: &LoadtestArgs) -> Result<Report, LoadtestError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let p = prepare(cfg, args)?;
@@ -94,7 +95,8 @@ fn validate(cfg: &AppConfig, args: &LoadtestArgs) -> Result<(), LoadtestError> {
 /// What every caller shares: the fixture lines, where each ends, the room and the dispatcher.
 fn setup(cfg: &AppConfig, args: &LoadtestArgs, agent_name: &str) -> Result<Setup, LoadtestError> {
     let w = &cfg.worker;
-    let clips = Clips::load().map_err(|e| LoadtestError::Args(format!("fixture lines: {e:#}")))?;
+    let clips = Clips::load_at(frontdesk_actors::audio::ROOM_RATE)
+        .map_err(|e| LoadtestError::Args(format!("fixture lines: {e:#}")))?;
     let script = match (args.duration, args.turns) {
         (Some(d), _) => Script::For(d),
         (None, Some(k)) => Script::Turns(k),
@@ -131,6 +133,7 @@ fn timing(args: &LoadtestArgs) -> Timing {
     }
 }
 
+#[allow(clippy::disallowed_methods)] // CLI setup of the spawned worker's folder, before the run
 async fn start_worker(
     cfg: &AppConfig,
     args: &LoadtestArgs,

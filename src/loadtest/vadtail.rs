@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn every_fixture_line_has_a_vad_end_near_its_energy_end() {
-        let clips = Clips::load().unwrap();
+        let clips = Clips::load_at(ROOM_RATE).unwrap();
         let ends = crate::loadtest::caller::Setup::speech_ends(&clips, -45.0);
         let enc = crate::room::RoomConfig::default().encoder();
         let tails = vad_tails(&clips, enc, &VadConfig::default(), &ends);

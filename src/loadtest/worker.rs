@@ -54,6 +54,7 @@ impl Worker {
     }
 
     /// `current_exe() dev`, registered with the server before this returns.
+    #[allow(clippy::disallowed_methods)] // the child's log file, once per spawned worker before any call
     pub async fn spawn(spec: SpawnSpec<'_>) -> Result<Self, LoadtestError> {
         let exe = std::env::current_exe().map_err(|e| worker_err(format!("own binary: {e}")))?;
         let port = free_port()?;

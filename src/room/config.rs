@@ -45,6 +45,9 @@ pub struct RoomConfig {
     /// A frame the peer connection has not taken within this is dropped (counted), so a stalled
     /// connection never blocks playout.
     pub send_timeout_ms: u64,
+    /// Publish both sides' transcript into the room (LiveKit transcription packets) for the
+    /// playground and other clients; turn metrics are published either way.
+    pub publish_transcripts: bool,
 }
 
 impl Default for RoomConfig {
@@ -64,6 +67,7 @@ impl Default for RoomConfig {
             dtx: true,
             fec: true,
             send_timeout_ms: 100,
+            publish_transcripts: true,
         }
     }
 }

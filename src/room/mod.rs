@@ -12,10 +12,13 @@
 //! | room events (transport → call) | participant/connection events | 16 | sender waits (low rate, read first) |
 //! | `room_output` (call → peer connection) | agent RTP | webrtc's 256-packet driver queue | frame dropped after `room.send_timeout_ms`, counted |
 //! | peer connection events (webrtc → session) | candidates, states, tracks | 64 | webrtc's handler waits |
+//! | `room_data` (call → session) | transcript segments, turn metrics | 32 | newest dropped, counted |
+//! | `room_data_channel` (session → data channel) | encoded packets, while the channel opens | 64 | newest dropped, counted |
 //! | caller track (webrtc → reader) | RTP packets | webrtc's 256 | dropped by webrtc, seen as loss |
 
 pub mod codec;
 pub mod config;
+pub mod data;
 pub mod error;
 mod inbound;
 pub mod metrics;
@@ -29,6 +32,7 @@ mod wire;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use frontdesk_actors::provider::room::RoomDataOut;
 use frontdesk_actors::provider::{JoinRequest, RoomError, RoomIo, RoomLink, StayGuard};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -44,6 +48,8 @@ use session::{LinkEnds, Session};
 
 /// Control events queued towards the call.
 const EVENTS_QUEUE: usize = 16;
+/// Transcript segments and turn metrics queued from the call (a few per turn).
+const DATA_QUEUE: usize = 32;
 
 /// Joins LiveKit rooms as the agent (or, for `loadtest`, as a caller talking to an agent).
 #[derive(Clone, Debug)]
@@ -84,6 +90,7 @@ impl LiveKitRoom {
         let (events, events_rx) = mpsc::channel(EVENTS_QUEUE);
         let (mic, mic_rx) = watch::channel(None);
         let (stay_tx, stay) = oneshot::channel::<()>();
+        let (data, data_rx) = RoomDataOut::channel(DATA_QUEUE);
         let stats = Arc::new(LinkStats::default());
         let ends = LinkEnds {
             audio,
@@ -91,6 +98,7 @@ impl LiveKitRoom {
             mic,
             stay,
             stats: Arc::clone(&stats),
+            data: data_rx,
         };
         let start = Session::start(Arc::clone(&self.cfg), self.party, req, ends);
         // Past the deadline the join is dropped with the link's ends: the session sees them
@@ -118,13 +126,14 @@ impl LiveKitRoom {
             output: Box::new(output),
             output_rates: &OPUS_RATES_PREFERRED,
             stay: Some(StayGuard::new(stay_tx)),
+            data: Some(data),
         };
         Ok(Joined { link, stats })
     }
 }
 
 /// Agent audio is encoded at the TTS's own rate when Opus takes it; otherwise resampled to 48 kHz.
-static OPUS_RATES_PREFERRED: [u32; 5] = {
+pub static OPUS_RATES_PREFERRED: [u32; 5] = {
     let r = OPUS_RATES;
     [r[4], r[3], r[2], r[1], r[0]]
 };

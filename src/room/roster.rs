@@ -105,6 +105,13 @@ impl Roster {
             .is_some_and(|(_, p)| !p.audio.is_empty())
     }
 
+    /// The caller's identity and first audio track, once both are known (transcript packets).
+    pub fn caller_audio(&self) -> Option<(String, String)> {
+        let identity = self.caller.clone()?;
+        let (_, p) = self.caller_participant()?;
+        Some((identity, p.audio.first()?.sid.clone()))
+    }
+
     fn caller_participant(&self) -> Option<(&String, &Participant)> {
         let sid = self.caller_sid.as_ref()?;
         self.participants.get_key_value(sid)

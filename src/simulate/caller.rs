@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use frontdesk_actors::audio::{samples_per_frame, AudioFrame, FRAME_DURATION, ROOM_RATE};
+use frontdesk_actors::audio::{samples_per_frame, AudioFrame, FRAME_DURATION, PIPELINE_RATE};
 use frontdesk_actors::doubles::RoomEnd;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -65,7 +65,7 @@ pub struct Caller {
 
 impl Caller {
     pub fn new(end: RoomEnd, clips: Arc<Clips>, cfg: CallerConfig) -> Self {
-        let silence: Arc<[i16]> = vec![0i16; samples_per_frame(ROOM_RATE)].into();
+        let silence: Arc<[i16]> = vec![0i16; samples_per_frame(PIPELINE_RATE)].into();
         Self {
             end,
             clips,
@@ -166,7 +166,7 @@ impl Caller {
     fn send(&mut self, samples: Arc<[i16]>) {
         let frame = AudioFrame {
             samples,
-            sample_rate: ROOM_RATE,
+            sample_rate: PIPELINE_RATE,
             timestamp: self.media_time,
         };
         self.media_time += FRAME_DURATION;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use frontdesk_actors::audio::resample::Resampler;
-use frontdesk_actors::audio::{AudioFrame, ROOM_RATE};
+use frontdesk_actors::audio::{AudioFrame, PIPELINE_RATE};
 
 const LINES: &str = include_str!("../../tests/fixtures/speech/lines.txt");
 const WAVS: [&[u8]; 6] = [
@@ -30,7 +30,14 @@ pub struct Clips {
 }
 
 impl Clips {
+    /// The clips at the pipeline rate: what the LiveKit transport delivers (it decodes Opus straight
+    /// to it), so a simulated room costs what the real one does, with no resampler per call.
     pub fn load() -> anyhow::Result<Arc<Self>> {
+        Self::load_at(PIPELINE_RATE)
+    }
+
+    /// The clips at `rate` (a `loadtest` caller sends 48 kHz into its Opus encoder).
+    pub fn load_at(rate: u32) -> anyhow::Result<Arc<Self>> {
         let texts: Vec<&str> = LINES.lines().filter(|l| !l.trim().is_empty()).collect();
         anyhow::ensure!(
             texts.len() == WAVS.len(),
@@ -43,7 +50,7 @@ impl Clips {
             .zip(WAVS)
             .enumerate()
             .map(|(i, (text, wav))| {
-                decode(wav)
+                decode(wav, rate)
                     .with_context(|| format!("clip {}", i + 1))
                     .map(|frames| Clip {
                         text: text.to_string(),
@@ -69,7 +76,7 @@ impl Clips {
     }
 }
 
-fn decode(wav: &[u8]) -> anyhow::Result<Vec<Arc<[i16]>>> {
+fn decode(wav: &[u8], rate: u32) -> anyhow::Result<Vec<Arc<[i16]>>> {
     let mut reader = hound::WavReader::new(std::io::Cursor::new(wav))?;
     let spec = reader.spec();
     anyhow::ensure!(
@@ -77,7 +84,7 @@ fn decode(wav: &[u8]) -> anyhow::Result<Vec<Arc<[i16]>>> {
         "expected mono s16, got {spec:?}"
     );
     let samples: Vec<i16> = reader.samples::<i16>().collect::<Result<_, _>>()?;
-    let mut resampler = Resampler::new(spec.sample_rate, ROOM_RATE)?;
+    let mut resampler = Resampler::new(spec.sample_rate, rate)?;
     let mut out: Vec<AudioFrame> = Vec::new();
     resampler.push(std::time::Duration::ZERO, &samples, &mut out);
     resampler.flush(&mut out);
@@ -95,7 +102,7 @@ mod tests {
         for c in &clips.lines {
             let secs = c.frames.len() as f64 * 0.02;
             assert!((1.5..6.0).contains(&secs), "{}: {secs} s", c.text);
-            assert!(c.frames.iter().all(|f| f.len() == 960));
+            assert!(c.frames.iter().all(|f| f.len() == 320));
         }
         assert_eq!(clips.closest("Yes, please book it."), 5);
         assert_eq!(clips.closest(&"a".repeat(80)), 1);

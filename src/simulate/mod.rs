@@ -34,6 +34,9 @@ pub use crate::providers::config::Providers;
 /// `simulate`'s log level unless `--log-level` or `RUST_LOG` says otherwise: problems only (the
 /// table and the progress line tell how the run goes; a line per turn and call drowned them).
 pub const DEFAULT_LOG_LEVEL: &str = "warn";
+/// The TTS rate of the default config (Cartesia at 24 kHz), which the room's Opus track takes as
+/// it is: a simulated call resamples exactly where a real one does (nowhere).
+const TTS_RATE: u32 = 24_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProviderMode {
@@ -139,10 +142,9 @@ impl SimArgs {
             policy: Some(crate::emulators::openai::policy::double_policy()),
             ..Default::default()
         });
-        // The room rate: synthesis at 48 kHz needs no resampling on the way out.
         let tts = ScriptedTts::new(ScriptedTtsConfig {
             ttfb: Latency::ms(self.tts_ttfb_ms, j),
-            sample_rate: frontdesk_actors::audio::ROOM_RATE,
+            sample_rate: TTS_RATE,
             ..Default::default()
         });
         Providers {
@@ -215,7 +217,7 @@ async fn run_inner(args: SimArgs, wire: Option<wire::Wire>, show: bool) -> anyho
         Some(crate::cache::tts::Voice::new(
             "simulated",
             "simulated",
-            frontdesk_actors::audio::ROOM_RATE,
+            TTS_RATE,
         )),
         None,
         &args.pipeline.dialogue,
@@ -356,7 +358,9 @@ async fn one_call(
 ) -> anyhow::Result<CallerStats> {
     let store = Arc::clone(&deps.store);
     let (plan, script) = scenarios.before(i, &*store, &clips).await?;
-    let (end, link) = LoopbackRoom::pair(32);
+    let (end, mut link) = LoopbackRoom::pair(32);
+    // As the real room's Opus track: the TTS's own rate goes out as it is.
+    link.output_rates = &crate::room::OPUS_RATES_PREFERRED;
     let spec = CallSpec {
         call_id: scenario::call_id(i),
         room: format!("sim-room-{i:05}"),

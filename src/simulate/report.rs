@@ -25,7 +25,7 @@ pub const TURN_STAGES: [&str; 6] = [
 ];
 
 /// The simulation's table: the recorded stages, then where the overhead went.
-pub const STAGES: [&str; 10] = [
+pub const STAGES: [&str; 11] = [
     TURN_STAGES[0],
     TURN_STAGES[1],
     TURN_STAGES[2],
@@ -36,6 +36,8 @@ pub const STAGES: [&str; 10] = [
     "  reply_start_lag",
     "  tts_start_lag",
     "  playout_lag",
+    // Part of the overhead too: the turn's clock starts when the room delivered the frame.
+    "  input_lag",
 ];
 
 /// Index of `turn_latency` in [`STAGES`].
@@ -127,6 +129,7 @@ impl CallObserver for Collector {
             r.reply_start_lag,
             r.tts_start_lag,
             r.playout_lag,
+            r.input_lag,
         ];
         {
             let mut hist = lock(&self.hist);

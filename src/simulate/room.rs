@@ -29,7 +29,9 @@ impl RoomIo for SimulatedCallerRoom {
     }
 
     async fn join(&self, req: JoinRequest) -> Result<RoomLink, RoomError> {
-        let (end, link) = LoopbackRoom::pair(32);
+        let (end, mut link) = LoopbackRoom::pair(32);
+        // As the real room's Opus track: the TTS's own rate goes out as it is.
+        link.output_rates = &crate::room::OPUS_RATES_PREFERRED;
         let closed = end.events.clone();
         let caller = Caller::new(end, Arc::clone(&self.clips), self.caller.clone());
         let room = req.room;

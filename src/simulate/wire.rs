@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use frontdesk_actors::audio::ROOM_RATE;
 use frontdesk_actors::doubles::Latency;
 
 use super::SimArgs;
@@ -193,8 +192,7 @@ impl EmulatorSet {
         CartesiaConfig {
             url: format!("{}/tts/websocket", self.emulators[2].ws_url()),
             api_key: Secret::new("simulation"),
-            // The room rate: no resampling on the way out.
-            sample_rate: ROOM_RATE,
+            sample_rate: super::TTS_RATE,
             ..Default::default()
         }
     }

@@ -64,6 +64,7 @@ pub fn describe() {
     describe_usage();
     crate::cache::llm::metrics::describe();
     crate::cache::tts::metrics::describe();
+    crate::playground::describe();
 }
 
 fn describe_worker() {

@@ -20,6 +20,7 @@ pub fn describe() -> Collector {
 
 /// Keep the readings fresh on a thread of their own: the recorder is global and the readings
 /// are blocking file reads, which have no business on the async runtime.
+#[allow(clippy::disallowed_methods)] // the sampler's own OS thread sleeps, never a runtime thread
 pub fn spawn(collector: Collector) {
     let spawned = std::thread::Builder::new()
         .name("process-metrics".into())

@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)] // tests read and write temporary files
 use std::sync::{Arc, Mutex};
 
 use super::*;

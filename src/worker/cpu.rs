@@ -97,6 +97,7 @@ const CGROUP_STAT: &str = "/sys/fs/cgroup/cpu.stat";
 const CGROUP_MAX: &str = "/sys/fs/cgroup/cpu.max";
 
 impl Source {
+    #[allow(clippy::disallowed_methods)] // cgroupfs is in memory: reading it never waits on a disk
     fn detect() -> Self {
         let available = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         if cgroup_usage_us().is_some() {
@@ -137,6 +138,7 @@ pub fn cgroup_cpus(cpu_max: &str) -> Option<f64> {
     (quota > 0.0 && period > 0.0).then_some(quota / period)
 }
 
+#[allow(clippy::disallowed_methods)] // cgroupfs is in memory: reading it never waits on a disk
 fn cgroup_usage_us() -> Option<f64> {
     let text = std::fs::read_to_string(CGROUP_STAT).ok()?;
     text.lines()

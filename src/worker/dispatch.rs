@@ -120,7 +120,7 @@ async fn run_job(sh: Arc<Shared>, info: JobInfo, stop: watch::Receiver<bool>) {
     let (result, job) = tokio::spawn(drive(Arc::clone(&sh), info, stop))
         .await
         .unwrap_or_else(|e| (Err(JobError::Failed(format!("job task failed: {e}"))), None));
-    report_end(&sh, &job_id, result);
+    report_end(&sh, &job_id, result).await;
     // After the final status is queued, so a drain that sees no jobs also sees it sent.
     sh.jobs.remove(&job_id);
     sh.admission.release();
@@ -146,7 +146,8 @@ async fn drive(sh: Arc<Shared>, info: JobInfo, mut stop: watch::Receiver<bool>) 
         Err(e) => return (Err(e), None),
     };
     tracing::info!(%job_id, "job running");
-    sh.send(wire::job_status(&job_id, lk::JobStatus::JsRunning, ""));
+    sh.send(wire::job_status(&job_id, lk::JobStatus::JsRunning, ""))
+        .await;
     let mut ended = false;
     loop {
         tokio::select! {
@@ -160,12 +161,13 @@ async fn drive(sh: Arc<Shared>, info: JobInfo, mut stop: watch::Receiver<bool>) 
     }
 }
 
-fn report_end(sh: &Shared, job_id: &str, result: Result<(), JobError>) {
+async fn report_end(sh: &Shared, job_id: &str, result: Result<(), JobError>) {
     match result {
         Ok(()) => {
             tracing::info!(%job_id, "job ended");
             metrics::counter!(JOBS, "outcome" => "success").increment(1);
-            sh.send(wire::job_status(job_id, lk::JobStatus::JsSuccess, ""));
+            sh.send(wire::job_status(job_id, lk::JobStatus::JsSuccess, ""))
+                .await;
         }
         Err(e) => {
             tracing::error!(%job_id, error = %e, "job failed");
@@ -174,7 +176,8 @@ fn report_end(sh: &Shared, job_id: &str, result: Result<(), JobError>) {
                 job_id,
                 lk::JobStatus::JsFailed,
                 &e.to_string(),
-            ));
+            ))
+            .await;
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use livekit_protocol::WorkerMessage;
 use tokio::sync::{mpsc, watch, Notify};
@@ -31,8 +32,8 @@ pub(crate) struct Shared {
     pub admission: Admission,
     pub jobs: Jobs,
     /// Messages from job tasks (job statuses); sent by whichever connection is up, so an update
-    /// made while reconnecting goes out after the next registration.
-    pub outbox: mpsc::UnboundedSender<WorkerMessage>,
+    /// made while reconnecting goes out after the next registration. Bounded: see [`OUTBOX_SPARE`].
+    pub outbox: mpsc::Sender<WorkerMessage>,
     pub draining: AtomicBool,
     pub stop: watch::Sender<Stop>,
     /// Send a status report now (drain began, a job started or ended).
@@ -47,7 +48,7 @@ impl Shared {
         runner: Arc<dyn JobRunner>,
         status: Arc<ServiceStatus>,
     ) -> (Arc<Self>, Outbox) {
-        let (outbox, rx) = mpsc::unbounded_channel();
+        let (outbox, rx) = mpsc::channel(outbox_bound(cfg.max_calls));
         let shared = Self {
             admission: Admission::new(cfg.max_calls, cfg.load_threshold),
             cfg,
@@ -67,9 +68,13 @@ impl Shared {
         self.draining.load(Ordering::Acquire)
     }
 
-    pub fn send(&self, msg: WorkerMessage) {
-        // Fails only once the connection loop is gone, when nobody could send it anyway.
-        let _ = self.outbox.send(msg);
+    /// Queue a job status for LiveKit. A full outbox means the connection is down or stalled:
+    /// the status waits (holding its job's slot, so no new job adds to the backlog) up to
+    /// [`OUTBOX_DEADLINE`], then is dropped, counted and logged. A lost final status leaves the
+    /// server thinking the job still runs, so waiting beats dropping at once; an unbounded wait
+    /// would hold the slot forever.
+    pub async fn send(&self, msg: WorkerMessage) {
+        queue_message(&self.outbox, msg, OUTBOX_DEADLINE).await;
     }
 
     /// Load as reported to LiveKit: running calls over `max_calls`, or the CPU load when that is
@@ -127,11 +132,54 @@ pub(crate) fn cpu_overloaded(cpu: f32, threshold: f32) -> bool {
     threshold < 1.0 && cpu >= threshold
 }
 
+/// Metric label of the outbox in `frontdesk_edge_depth` and `frontdesk_edge_dropped_items_total`.
+pub(crate) const OUTBOX_EDGE: &str = "worker_outbox";
+/// Room in the outbox beyond two statuses per call slot.
+pub(crate) const OUTBOX_SPARE: usize = 16;
+/// How long a job status waits for room in a full outbox before it is dropped.
+pub(crate) const OUTBOX_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Every running job owes LiveKit at most two statuses (running, then its end), jobs are capped
+/// at `max_calls`, and new jobs only arrive over a live connection, which drains the outbox: so
+/// the outbox cannot fill unless the connection is stalled.
+fn outbox_bound(max_calls: u32) -> usize {
+    2 * max_calls as usize + OUTBOX_SPARE
+}
+
+fn outbox_depth(depth: usize) {
+    metrics::gauge!(frontdesk_actors::metrics::EDGE_DEPTH, "edge" => OUTBOX_EDGE).set(depth as f64);
+}
+
+/// Wait up to `deadline` for room; false if the message was dropped (counted, logged).
+async fn queue_message(
+    outbox: &mpsc::Sender<WorkerMessage>,
+    msg: WorkerMessage,
+    deadline: Duration,
+) -> bool {
+    match outbox.send_timeout(msg, deadline).await {
+        Ok(()) => {
+            outbox_depth(outbox.max_capacity() - outbox.capacity());
+            true
+        }
+        Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+            frontdesk_actors::metrics::edge_dropped(
+                OUTBOX_EDGE,
+                frontdesk_actors::edge::DropReason::Overflow,
+                1,
+            );
+            tracing::error!(?deadline, "worker outbox full; job status dropped");
+            false
+        }
+        // Only once the connection loop is gone, when nobody could send it anyway.
+        Err(mpsc::error::SendTimeoutError::Closed(_)) => false,
+    }
+}
+
 /// The receiving end of `Shared::outbox`, owned by the connection loop. A message whose send
 /// failed is kept and goes out first on the next connection: a job's final status must not be
 /// lost to a reconnect.
 pub(crate) struct Outbox {
-    rx: mpsc::UnboundedReceiver<WorkerMessage>,
+    rx: mpsc::Receiver<WorkerMessage>,
     retry: Option<WorkerMessage>,
 }
 
@@ -140,12 +188,28 @@ impl Outbox {
     pub async fn next(&mut self) -> Option<WorkerMessage> {
         match self.retry.take() {
             Some(msg) => Some(msg),
-            None => self.rx.recv().await,
+            None => {
+                let msg = self.rx.recv().await;
+                self.took(msg)
+            }
         }
     }
 
     pub fn try_next(&mut self) -> Option<WorkerMessage> {
-        self.retry.take().or_else(|| self.rx.try_recv().ok())
+        match self.retry.take() {
+            Some(msg) => Some(msg),
+            None => {
+                let msg = self.rx.try_recv().ok();
+                self.took(msg)
+            }
+        }
+    }
+
+    fn took(&self, msg: Option<WorkerMessage>) -> Option<WorkerMessage> {
+        if msg.is_some() {
+            outbox_depth(self.rx.max_capacity() - self.rx.capacity());
+        }
+        msg
     }
 
     pub fn keep(&mut self, msg: WorkerMessage) {
@@ -229,6 +293,42 @@ mod tests {
         assert_eq!(reported_load(1, 4, 0.6), 0.6, "a busy CPU with few calls");
         assert_eq!(reported_load(3, 4, 0.2), 0.75, "many light calls");
         assert_eq!(reported_load(4, 4, 1.0), 1.0);
+    }
+
+    fn status(job: &str) -> WorkerMessage {
+        super::super::wire::job_status(job, livekit_protocol::JobStatus::JsSuccess, "")
+    }
+
+    #[test]
+    fn the_outbox_holds_two_statuses_per_slot() {
+        assert_eq!(outbox_bound(100), 216);
+        assert_eq!(outbox_bound(0), OUTBOX_SPARE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_status_waits_for_room_in_a_full_outbox() {
+        let (tx, rx) = mpsc::channel(1);
+        let mut outbox = Outbox { rx, retry: None };
+        assert!(queue_message(&tx, status("a"), OUTBOX_DEADLINE).await);
+        let waiting = tokio::spawn({
+            let tx = tx.clone();
+            async move { queue_message(&tx, status("b"), OUTBOX_DEADLINE).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "the second status waits");
+        assert_eq!(outbox.next().await, Some(status("a")));
+        assert!(waiting.await.unwrap(), "then goes in, nothing lost");
+        assert_eq!(outbox.try_next(), Some(status("b")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_status_is_dropped_after_the_deadline() {
+        let (tx, rx) = mpsc::channel(1);
+        let mut outbox = Outbox { rx, retry: None };
+        assert!(queue_message(&tx, status("a"), OUTBOX_DEADLINE).await);
+        assert!(!queue_message(&tx, status("b"), OUTBOX_DEADLINE).await);
+        assert_eq!(outbox.try_next(), Some(status("a")));
+        assert_eq!(outbox.try_next(), None, "b was dropped, a kept");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The real worker binary (`frontdesk dev`) as a child process against a LiveKit server: its own
 //! agent name, HTTP port and SQLite database in a temp dir, its log kept and printed when a test
 //! fails. Provider keys are left out, so calls run on the local provider emulators.
+#![allow(clippy::disallowed_methods)] // tests may block: files, fixtures, std channels
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::PathBuf;

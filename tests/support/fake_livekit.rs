@@ -4,6 +4,7 @@
 //! connection) within a register timeout, `AW_` worker ids, pongs, websocket pings every 10 s,
 //! offers, assignments with a minted job token, terminations, and dropping every connection on
 //! demand. Every `WorkerMessage` received is recorded for assertions.
+#![allow(clippy::disallowed_methods)] // tests may block: files, fixtures, std channels
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::HashMap;

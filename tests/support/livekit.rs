@@ -27,6 +27,7 @@
 //!     .await;
 //! run.assert_ok();
 //! ```
+#![allow(clippy::disallowed_methods)] // tests may block: files, fixtures, std channels
 #![allow(dead_code, clippy::unwrap_used, clippy::string_slice)] // slices at char_indices
 
 use std::io::Write as _;

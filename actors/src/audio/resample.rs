@@ -4,6 +4,7 @@
 //! 16 kHz pipeline, 24/22.05 kHz TTS → 48 kHz) it is the cheapest option that still has a proper
 //! anti-aliasing filter. Blocks are ~10 ms of input so the filter delay stays ≈ 5 ms.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
@@ -119,6 +120,26 @@ impl Resampler {
         }
     }
 
+    /// [`Self::push`] for a whole frame: a frame that is already one aligned 20 ms frame at the
+    /// output rate (the LiveKit transport decodes straight to it) passes through without a copy.
+    pub fn push_frame(&mut self, frame: &AudioFrame, out: &mut Vec<AudioFrame>) {
+        let aligned = self.engine.is_none()
+            && self.framer.pending.is_empty()
+            && frame.samples.len() == self.framer.frame_len;
+        if !aligned {
+            return self.push(frame.timestamp, &frame.samples, out);
+        }
+        self.framer.start.get_or_insert(frame.timestamp);
+        self.samples_in += frame.samples.len() as u64;
+        let timestamp = self.framer.next_timestamp();
+        out.push(AudioFrame {
+            samples: Arc::clone(&frame.samples),
+            sample_rate: self.to_hz,
+            timestamp,
+        });
+        self.framer.frames_out += 1;
+    }
+
     /// Drains the filter with zeros so the output covers the whole input, pads the last partial
     /// frame with zeros and emits it. The resampler is then reset for a new stream.
     pub fn flush(&mut self, out: &mut Vec<AudioFrame>) {
@@ -182,19 +203,19 @@ impl Framer {
         }
     }
 
+    /// The media time of the next frame out: derived from the output count, not the input's.
+    fn next_timestamp(&self) -> Duration {
+        let offset = self
+            .frames_out
+            .saturating_mul(FRAME_DURATION.as_millis() as u64);
+        self.start.unwrap_or_default() + Duration::from_millis(offset)
+    }
+
     /// Moves every whole frame out of `pending` into `out`.
     fn emit(&mut self, out: &mut Vec<AudioFrame>) {
-        let start = self.start.unwrap_or_default();
         let mut used = 0;
         for chunk in self.pending.chunks_exact(self.frame_len) {
-            let offset = self
-                .frames_out
-                .saturating_mul(FRAME_DURATION.as_millis() as u64);
-            out.push(AudioFrame::new(
-                chunk,
-                self.rate,
-                start + Duration::from_millis(offset),
-            ));
+            out.push(AudioFrame::new(chunk, self.rate, self.next_timestamp()));
             self.frames_out += 1;
             used += self.frame_len;
         }
@@ -482,6 +503,42 @@ mod tests {
                 .unwrap();
             assert!(best.abs() <= 2, "{from}->{to}: lag {best}");
         }
+    }
+
+    proptest! {
+        /// Whole frames pushed with `push_frame` (passed through when aligned) give exactly what
+        /// `push` of the same samples gives, whatever the mix of frame sizes and rates.
+        #[test]
+        fn push_frame_matches_push(
+            pair in proptest::sample::select(vec![(16_000u32, 16_000u32), (48_000, 16_000)]),
+            sizes in proptest::collection::vec(prop_oneof![Just(320usize), Just(960), 1usize..700], 1..30),
+        ) {
+            let (from, to) = pair;
+            let mut by_frame = Resampler::new(from, to).unwrap();
+            let mut by_push = Resampler::new(from, to).unwrap();
+            let (mut a, mut b) = (vec![], vec![]);
+            let mut n = 0i16;
+            for (i, len) in sizes.into_iter().enumerate() {
+                let samples: Vec<i16> = (0..len).map(|_| { n = n.wrapping_add(7); n }).collect();
+                let ts = T0 + FRAME_DURATION * i as u32;
+                by_frame.push_frame(&AudioFrame::new(samples.clone(), from, ts), &mut a);
+                by_push.push(ts, &samples, &mut b);
+            }
+            by_frame.flush(&mut a);
+            by_push.flush(&mut b);
+            prop_assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn an_aligned_frame_passes_through_without_a_copy() {
+        let frame = AudioFrame::new(vec![3i16; 320], 16_000, T0);
+        let mut r = Resampler::new(16_000, 16_000).unwrap();
+        let mut out = vec![];
+        r.push_frame(&frame, &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(Arc::ptr_eq(&out[0].samples, &frame.samples));
+        assert_eq!(out[0].timestamp, T0);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct ReplyLedger {
     pub cacheable: bool,
     /// Chars of `text` already played when the current TTS session started (after a restart).
     segment_start: usize,
+    /// TTS sessions of this reply restarted so far: audio of an older one is stale.
+    segment: u32,
     segment_produced: Duration,
     segment_played: Duration,
     segment_done: bool,
@@ -91,10 +93,16 @@ impl ReplyLedger {
     pub fn restart_segment(&mut self) -> String {
         let played = self.played_bytes();
         self.segment_start = played;
+        self.segment += 1;
         self.segment_produced = Duration::ZERO;
         self.segment_played = Duration::ZERO;
         self.segment_done = false;
         self.text.get(played..).unwrap_or_default().to_owned()
+    }
+
+    /// Which TTS session of the reply produces its audio now (grows at every restart).
+    pub fn segment(&self) -> u32 {
+        self.segment
     }
 
     /// Bytes of `text` already said before the current TTS session began (a char boundary).

@@ -129,6 +129,8 @@ pub struct CallOutcome {
     pub reason: EndReason,
     pub turns: u32,
     pub barge_ins: u32,
+    /// Replies paused by caller sound without words, then resumed where they paused.
+    pub false_interruptions: u32,
     pub restarts: BTreeMap<ChildKind, u32>,
     pub edges: BTreeMap<&'static str, EdgeStats>,
     pub records_dropped: u64,

@@ -5,10 +5,32 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::OnceLock;
 
 use futures::FutureExt;
 use ractor::{ActorRef, Message};
 use tokio::task::JoinHandle;
+
+/// The runtime the pumps run on when the process has started one: frame work of hundreds of calls
+/// then never sits in the run queue ahead of a dialogue, a reply or a tool call (tokio has no
+/// priorities; two runtimes let the OS share the cores between them). Without it (tests, paused
+/// time) pumps run on the caller's runtime.
+static MEDIA: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+
+/// Start the media runtime with `threads` workers; later calls keep the first one.
+pub fn start_media_runtime(threads: usize) -> std::io::Result<()> {
+    if MEDIA.get().is_some() {
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .thread_name("frontdesk-media")
+        .enable_all()
+        .build()?;
+    // Lost a race: the other runtime serves; this one is dropped here, outside any runtime.
+    let _ = MEDIA.set(rt);
+    Ok(())
+}
 
 /// Aborts the task when dropped (including when the owning actor panics).
 #[derive(Debug)]
@@ -17,6 +39,14 @@ pub struct TaskGuard(JoinHandle<()>);
 impl TaskGuard {
     pub fn spawn(fut: impl Future<Output = ()> + Send + 'static) -> Self {
         Self(tokio::spawn(fut))
+    }
+
+    /// On the media runtime if there is one (see [`start_media_runtime`]).
+    pub fn spawn_media(fut: impl Future<Output = ()> + Send + 'static) -> Self {
+        match MEDIA.get() {
+            Some(rt) => Self(rt.spawn(fut)),
+            None => Self(tokio::spawn(fut)),
+        }
     }
 
     pub fn is_finished(&self) -> bool {
@@ -48,7 +78,7 @@ where
     F: Future<Output = Result<(), String>> + Send + 'static,
 {
     let me = myself.clone();
-    TaskGuard::spawn(async move {
+    TaskGuard::spawn_media(async move {
         let result = AssertUnwindSafe(fut)
             .catch_unwind()
             .await

@@ -12,12 +12,11 @@ use super::dialogue::context::ChatContext;
 use super::dialogue::DialogueMsg;
 use super::ledger::ReplyLedger;
 use super::replay::{ReplayLog, SttInput};
-use super::room::AgentOut;
+use super::room::{AgentOut, Arrived};
 use super::supervisor::SupervisorMsg;
 use super::timeline::TurnTimeline;
 use super::tts::TtsMsg;
 use super::{CallDeps, CallSpec};
-use crate::audio::AudioFrame;
 use crate::config::PipelineConfig;
 use crate::edge::{Edge, OverflowPolicy};
 
@@ -53,6 +52,8 @@ pub struct Counters {
     /// The caller turn in progress (0 before the first), for every log line of the call.
     pub current_turn: std::sync::atomic::AtomicU32,
     pub barge_ins: std::sync::atomic::AtomicU32,
+    /// Paused replies resumed because the caller's sound carried no words.
+    pub false_interruptions: std::sync::atomic::AtomicU32,
 }
 
 pub struct CallShared {
@@ -62,7 +63,7 @@ pub struct CallShared {
     pub counters: Counters,
     pub cfg: PipelineConfig,
     pub deps: CallDeps,
-    pub room_to_vad: Edge<AudioFrame>,
+    pub room_to_vad: Edge<Arrived>,
     pub vad_to_stt: Edge<SttInput>,
     pub tts_to_room: Edge<AgentOut>,
     pub replay: Mutex<ReplayLog>,
@@ -76,6 +77,8 @@ pub struct CallShared {
     pub routes: RwLock<Routes>,
     /// Rates the room output takes as they are (see `RoomLink::output_rates`).
     pub output_rates: &'static [u32],
+    /// Transcript and turn metrics into the room, when the link takes them (`RoomLink::data`).
+    pub room_data: std::sync::OnceLock<crate::provider::room::RoomDataOut>,
 }
 
 impl CallShared {
@@ -111,6 +114,7 @@ impl CallShared {
             routes: RwLock::new(Routes::default()),
             counters: Counters::default(),
             output_rates,
+            room_data: std::sync::OnceLock::new(),
             // A root: each call is its own trace (OTLP), whatever span spawned it.
             span: tracing::info_span!(parent: None, "call", call_id = %spec.call_id, room = %crate::provider::room::room_tag(&spec.room)),
             spec,

@@ -95,6 +95,9 @@ impl Actor for CallSupervisor {
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let shared = CallShared::new(args.spec, args.cfg, args.deps, args.link.output_rates);
+        if let Some(data) = args.link.data.clone() {
+            let _ = shared.room_data.set(data);
+        }
         shared.set_routes(|r| r.supervisor = Some(myself.clone()));
         shared.record(RecordKind::CallStarted {
             room: shared.spec.room.clone(),
@@ -408,6 +411,7 @@ impl SupervisorState {
             reason,
             turns: s.counters.turns.load(Ordering::Relaxed),
             barge_ins: s.counters.barge_ins.load(Ordering::Relaxed),
+            false_interruptions: s.counters.false_interruptions.load(Ordering::Relaxed),
             restarts: self.restarts(),
             edges,
             records_dropped: outbox.dropped() + outbox.len() as u64,

@@ -26,6 +26,9 @@ pub struct TurnTimeline {
     /// Time spent awaiting the LLM and tools before the first sentence went to TTS.
     pub provider_wait: Duration,
     pub first_sentence_at: Option<Instant>,
+    /// From the room delivering the speech-end frame to the VAD seeing it (inside the turn's
+    /// latency and overhead: the turn starts at the arrival).
+    pub input_lag: Option<Duration>,
 }
 
 /// Latencies of one completed turn (each `None` when that stage did not happen).
@@ -44,6 +47,7 @@ pub struct TurnReport {
     pub reply_start_lag: Option<Duration>,
     pub tts_start_lag: Option<Duration>,
     pub playout_lag: Option<Duration>,
+    pub input_lag: Option<Duration>,
 }
 
 fn since(later: Option<Instant>, earlier: Option<Instant>) -> Option<Duration> {
@@ -82,6 +86,7 @@ impl TurnTimeline {
             reply_start_lag: since(self.llm_request_at, self.eot_at),
             tts_start_lag: since(ledger.tts_requested_at, self.first_sentence_at),
             playout_lag: since(ledger.first_frame_out_at, ledger.first_audio_at),
+            input_lag: self.input_lag,
         }
     }
 }
@@ -97,6 +102,7 @@ impl TurnReport {
             (m::TTS_TTFB, self.tts_ttfb),
             (m::TURN_LATENCY, self.turn_latency),
             (m::PIPELINE_OVERHEAD, self.pipeline_overhead),
+            (m::INPUT_LAG, self.input_lag),
         ];
         for (name, v) in pairs {
             if let Some(d) = v {

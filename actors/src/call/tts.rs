@@ -136,6 +136,27 @@ impl TtsActor {
         usage.cache.saved_cost_usd += saved_cost;
     }
 
+    /// A send to the provider that makes no progress within the deadline fails the child, whose
+    /// restart re-speaks the unplayed part (a stalled socket would otherwise hold the mailbox,
+    /// cancels included, for good).
+    async fn within_deadline(
+        &self,
+        what: &'static str,
+        send: impl std::future::Future<Output = Result<(), TtsError>>,
+    ) -> Result<(), TtsError> {
+        let deadline = self.shared.cfg.supervision.progress_deadline();
+        match tokio::time::timeout(deadline, send).await {
+            Ok(r) => r,
+            Err(_) => {
+                crate::metrics::stalled("tts");
+                Err(TtsError::Timeout(format!(
+                    "{what} made no progress for {} ms",
+                    deadline.as_millis()
+                )))
+            }
+        }
+    }
+
     /// Push the ledger's new text for `reply_id` to its session, opening one if needed.
     async fn feed(
         &self,
@@ -165,12 +186,13 @@ impl TtsActor {
         };
         if cur.sent < text.len() {
             let new = text.get(cur.sent..).unwrap_or_default();
-            cur.input.push_text(new).await?;
+            self.within_deadline("text push", cur.input.push_text(new))
+                .await?;
             lock(&self.shared.usage).tts_characters += new.chars().count() as u64;
             cur.sent = text.len();
         }
         if ended && !cur.finished {
-            cur.input.finish().await?;
+            self.within_deadline("finish", cur.input.finish()).await?;
             cur.finished = true;
         }
         Ok(())

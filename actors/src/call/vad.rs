@@ -8,11 +8,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tracing::Instrument;
 
 use super::dialogue::DialogueMsg;
 use super::pump::{spawn_pump, TaskGuard};
 use super::replay::SttInput;
+use super::room::Arrived;
 use super::shared::CallShared;
 use crate::vad::{VadDetector, VadEvent};
 
@@ -44,7 +44,8 @@ impl Actor for VadActor {
             _pump: spawn_pump(
                 &myself,
                 VadMsg::PumpExited,
-                run(Arc::clone(&self.shared), detector).instrument(self.shared.span.clone()),
+                // No span around the per-frame loop (see room.rs); its lines name the call.
+                run(Arc::clone(&self.shared), detector),
             ),
         })
     }
@@ -69,7 +70,7 @@ impl Actor for VadActor {
 async fn run(shared: Arc<CallShared>, mut detector: VadDetector) -> Result<(), String> {
     let mut forward = Vec::with_capacity(32);
     let mut endpoint = Endpoint::new(shared.cfg.turn.endpointing_delay());
-    while let Some(frame) = shared.room_to_vad.recv().await {
+    while let Some(Arrived { frame, arrived }) = shared.room_to_vad.recv().await {
         if endpoint.frame(frame.duration()) {
             shared.to_dialogue(DialogueMsg::EndpointElapsed { at: Instant::now() });
         }
@@ -86,7 +87,8 @@ async fn run(shared: Arc<CallShared>, mut detector: VadDetector) -> Result<(), S
             endpoint.cancel();
             shared.to_dialogue(DialogueMsg::Vad {
                 ev: ev.clone(),
-                at: Instant::now(),
+                at: arrived,
+                lag: arrived.elapsed(),
             });
         }
         for f in forward.drain(..) {
@@ -96,7 +98,8 @@ async fn run(shared: Arc<CallShared>, mut detector: VadDetector) -> Result<(), S
             let _ = shared.vad_to_stt.push(SttInput::EndOfSpeech);
             shared.to_dialogue(DialogueMsg::Vad {
                 ev,
-                at: Instant::now(),
+                at: arrived,
+                lag: arrived.elapsed(),
             });
             if endpoint.start() {
                 shared.to_dialogue(DialogueMsg::EndpointElapsed { at: Instant::now() });

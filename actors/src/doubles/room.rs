@@ -50,6 +50,7 @@ impl LoopbackRoom {
             output: Box::new(ChannelOut(out_tx)),
             output_rates: &[ROOM_RATE],
             stay: None,
+            data: None,
         };
         (
             RoomEnd {

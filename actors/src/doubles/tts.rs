@@ -11,6 +11,9 @@ use super::Latency;
 use crate::provider::{TtsError, TtsEvent, TtsInput, TtsProvider, TtsRequest, TtsSession};
 
 const CHARS_PER_SECOND: u64 = 15;
+/// Texts queued for one session: a reply pushes one per sentence, so this never fills in
+/// practice; a full queue makes `push_text` wait, as a real provider's socket would.
+const CMD_QUEUE: usize = 32;
 
 #[derive(Clone, Debug)]
 pub struct ScriptedTtsConfig {
@@ -18,6 +21,9 @@ pub struct ScriptedTtsConfig {
     pub sample_rate: u32,
     /// Sessions numbered from 0 below this fail after their first chunk.
     pub failing_sessions: u64,
+    /// Sessions numbered from 0 below this never take their text (`push_text` never returns), as
+    /// a provider whose socket stopped reading.
+    pub stalled_sessions: u64,
 }
 
 impl Default for ScriptedTtsConfig {
@@ -26,6 +32,7 @@ impl Default for ScriptedTtsConfig {
             ttfb: Latency::ms(150, 50),
             sample_rate: 24_000,
             failing_sessions: 0,
+            stalled_sessions: 0,
         }
     }
 }
@@ -78,26 +85,32 @@ enum Cmd {
 }
 
 struct Input {
-    cmds: mpsc::UnboundedSender<Cmd>,
+    cmds: mpsc::Sender<Cmd>,
+    stalled: bool,
     spoken: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 #[async_trait]
 impl TtsInput for Input {
     async fn push_text(&mut self, text: &str) -> Result<(), TtsError> {
+        if self.stalled {
+            std::future::pending::<()>().await;
+        }
         crate::call::shared::lock(&self.spoken).push(text.to_string());
         self.cmds
             .send(Cmd::Text(text.to_string()))
+            .await
             .map_err(|_| TtsError::Closed("session ended".into()))
     }
     async fn finish(&mut self) -> Result<(), TtsError> {
         self.cmds
             .send(Cmd::Finish)
+            .await
             .map_err(|_| TtsError::Closed("session ended".into()))
     }
     async fn cancel(&mut self) -> Result<(), TtsError> {
         // Dropping the command channel ends the session task.
-        let (dead, _) = mpsc::unbounded_channel();
+        let (dead, _) = mpsc::channel(1);
         self.cmds = dead;
         Ok(())
     }
@@ -111,7 +124,7 @@ impl TtsProvider for ScriptedTts {
 
     async fn open(&self, req: &TtsRequest) -> Result<TtsSession, TtsError> {
         let n = self.sessions.fetch_add(1, Ordering::Relaxed);
-        let (cmds, cmd_rx) = mpsc::unbounded_channel();
+        let (cmds, cmd_rx) = mpsc::channel(CMD_QUEUE);
         let (tx, events) = mpsc::channel(8);
         let ttfb = self.cfg.ttfb.sample(req.reply_id.wrapping_add(n));
         let fail = n < self.cfg.failing_sessions;
@@ -119,6 +132,7 @@ impl TtsProvider for ScriptedTts {
         Ok(TtsSession {
             input: Box::new(Input {
                 cmds,
+                stalled: n < self.cfg.stalled_sessions,
                 spoken: Arc::clone(&self.spoken),
             }),
             events,
@@ -127,7 +141,7 @@ impl TtsProvider for ScriptedTts {
 }
 
 async fn synthesise(
-    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    mut cmds: mpsc::Receiver<Cmd>,
     tx: mpsc::Sender<Result<TtsEvent, TtsError>>,
     rate: u32,
     ttfb: std::time::Duration,

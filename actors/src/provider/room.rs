@@ -67,6 +67,81 @@ pub struct RoomLink {
     /// call's end (the worker's job status) takes it out and drops it after reporting, so the
     /// server does not see the agent leave first. Left in the link, it goes with the call.
     pub stay: Option<StayGuard>,
+    /// Transcript and turn metrics for the room's other participants (the playground, any
+    /// LiveKit client); `None` where nobody can see them (doubles, simulation).
+    pub data: Option<RoomDataOut>,
+}
+
+/// Who spoke a transcript segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Speaker {
+    Caller,
+    Agent,
+}
+
+/// One transcript segment. Its text is patient data: `Debug` shows its length only.
+#[derive(Clone, PartialEq)]
+pub struct Segment {
+    pub speaker: Speaker,
+    /// Unique within the call (`turn-3-caller`, `turn-3-agent`).
+    pub id: String,
+    pub text: String,
+    pub is_final: bool,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("speaker", &self.speaker)
+            .field("id", &self.id)
+            .field("chars", &self.text.chars().count())
+            .field("is_final", &self.is_final)
+            .finish()
+    }
+}
+
+/// One agent reply's latencies (no patient data), published as JSON on `frontdesk.turn`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TurnMetrics {
+    pub turn: u32,
+    pub latency_ms: Option<f64>,
+    pub llm_ttft_ms: Option<f64>,
+    pub tts_ttfb_ms: Option<f64>,
+    pub interrupted: bool,
+}
+
+/// What the agent publishes into the room besides audio.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RoomData {
+    Transcript(Segment),
+    Turn(TurnMetrics),
+}
+
+/// Edge name of the call → transport data queue (in `frontdesk_edge_dropped_items_total`).
+pub const EDGE_ROOM_DATA: &str = "room_data";
+
+/// The call's end of the room data queue: bounded, and never awaited (a full queue drops the
+/// newest item, counted), so publishing can never hold up a turn or the audio.
+#[derive(Clone, Debug)]
+pub struct RoomDataOut {
+    tx: mpsc::Sender<RoomData>,
+}
+
+impl RoomDataOut {
+    pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<RoomData>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (Self { tx }, rx)
+    }
+
+    pub fn publish(&self, item: RoomData) {
+        use crate::edge::DropReason;
+        let reason = match self.tx.try_send(item) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(_)) => DropReason::Overflow,
+            Err(mpsc::error::TrySendError::Closed(_)) => DropReason::Closed,
+        };
+        crate::metrics::edge_dropped(EDGE_ROOM_DATA, reason, 1);
+    }
 }
 
 /// See [`RoomLink::stay`].
@@ -156,6 +231,30 @@ pub trait RoomIo: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn room_data_never_waits_and_a_full_queue_drops_the_newest() {
+        let (out, mut rx) = RoomDataOut::channel(1);
+        let seg = |id: &str| {
+            RoomData::Transcript(Segment {
+                speaker: Speaker::Caller,
+                id: id.into(),
+                text: "my birthday is 1 May 1970".into(),
+                is_final: true,
+            })
+        };
+        out.publish(seg("a"));
+        out.publish(seg("b"));
+        match rx.try_recv() {
+            Ok(RoomData::Transcript(s)) => assert_eq!(s.id, "a"),
+            other => panic!("{other:?}"),
+        }
+        assert!(rx.try_recv().is_err(), "the newest was dropped");
+        let shown = format!("{:?}", seg("c"));
+        assert!(!shown.contains("1970"), "{shown}");
+        drop(rx);
+        out.publish(seg("d"));
+    }
 
     #[test]
     fn room_tags_correlate_without_naming_the_room() {

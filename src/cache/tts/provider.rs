@@ -16,10 +16,13 @@ use tokio::sync::{mpsc, watch};
 use super::cache::PhraseCache;
 use super::phrase::Phrase;
 
-/// Events ahead of playout per session, as a provider session's own channel.
-const EVENTS: usize = 64;
+/// Events ahead of playout per session (16 chunks of 40 ms: 0.64 s), as a provider session's own
+/// channel; more would only hold audio the bounded tts→room edge is not ready for.
+const EVENTS: usize = 16;
 /// Sentences waiting for their turn (a reply has a handful).
 const COMMANDS: usize = 64;
+/// A cached phrase is replayed in 40 ms chunks, the size a provider streams.
+const HIT_CHUNKS_PER_SECOND: u32 = 25;
 /// Longer audio is played but not kept (a runaway synthesis must not fill the cache).
 const MAX_PHRASE_SECONDS: usize = 60;
 /// A provider context left behind by a cancel gets this long to close.
@@ -184,11 +187,17 @@ impl Driver {
                 u.hits += 1;
                 u.saved_characters += text.chars().count() as u64;
             });
-            let audio = TtsEvent::Audio {
-                samples: p.samples.to_vec(),
-                sample_rate: p.sample_rate,
-            };
-            return self.emit(Ok(audio)).await;
+            // Streamed in provider-sized chunks: with the bounded event queue a call then holds
+            // a few of them, not a copy of the whole phrase (a 5 s phrase at 48 kHz is 480 KB).
+            let chunk = (p.sample_rate / HIT_CHUNKS_PER_SECOND).max(1) as usize;
+            for piece in p.samples.chunks(chunk) {
+                let audio = TtsEvent::Audio {
+                    samples: piece.to_vec(),
+                    sample_rate: p.sample_rate,
+                };
+                self.emit(Ok(audio)).await?;
+            }
+            return Ok(());
         }
         self.count(|u| u.misses += 1);
         self.synthesise(text).await

@@ -38,6 +38,15 @@ const NAME: &str = "cartesia";
 const NEW_ERROR_SHAPE_FROM: &str = "2026-03-01";
 /// The transport faults plus the API's in-band `error` message for a context.
 const KINDS: [FaultKind; 7] = FaultKind::EVERY;
+/// Server messages queued for one socket's writer (every context's audio, timestamps, errors).
+/// Contexts wait for room, so a slow client slows generation, as TCP would a real server.
+const OUT_QUEUE: usize = 256;
+/// Requests queued for one context while it generates. A client streaming an LLM reply word by
+/// word sends a few hundred; past this the context fails with a 429 error (counted).
+const INPUT_QUEUE: usize = 1_024;
+/// `frontdesk_edge_dropped_items_total` labels of the emulator's queues.
+const OUT_EDGE: &str = "cartesia_emulator_out";
+const INPUT_EDGE: &str = "cartesia_emulator_input";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -168,7 +177,7 @@ async fn handshake(
         return refused;
     }
     super::small_buffers(ws).on_upgrade(move |socket| async move {
-        let (out, out_rx) = mpsc::unbounded_channel();
+        let (out, out_rx) = mpsc::channel(OUT_QUEUE);
         let session = Session {
             ws: socket,
             shared,
@@ -183,7 +192,7 @@ async fn handshake(
 }
 
 struct Ctx {
-    input: mpsc::UnboundedSender<Input>,
+    input: mpsc::Sender<Input>,
     fields: Value,
     generation: u64,
     task: tokio::task::JoinHandle<()>,
@@ -196,12 +205,16 @@ struct Session {
     fault: Option<FaultKind>,
     /// Server messages written so far (faults strike after `after_messages`).
     sent: u32,
-    out: mpsc::UnboundedSender<Out>,
+    out: mpsc::Sender<Out>,
     contexts: HashMap<String, Ctx>,
 }
 
+fn dropped(edge: &'static str) {
+    frontdesk_actors::metrics::edge_dropped(edge, frontdesk_actors::edge::DropReason::Overflow, 1);
+}
+
 impl Session {
-    async fn run(mut self, mut out_rx: mpsc::UnboundedReceiver<Out>) {
+    async fn run(mut self, mut out_rx: mpsc::Receiver<Out>) {
         loop {
             tokio::select! {
                 msg = self.ws.recv() => match msg {
@@ -274,7 +287,10 @@ impl Session {
 
     fn reply_status(&self, context_id: Option<&str>, status: u16, code: &str, msg: &str) {
         let v = error_json(self.new_shape, context_id, status, code, msg);
-        let _ = self.out.send(Out::Json(v));
+        // The reader must not wait on its own writer's queue: a reply that does not fit is lost.
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.out.try_send(Out::Json(v)) {
+            dropped(OUT_EDGE);
+        }
     }
 
     /// Faults are also drawn per context, because a client multiplexes every reply of a process
@@ -362,14 +378,28 @@ impl Session {
             let ctx = self.spawn_context(&id, &req, fault);
             self.contexts.insert(id.clone(), ctx);
         }
-        if let Some(ctx) = self.contexts.get(&id) {
-            let _ = ctx.input.send(Input::Text {
-                text: req.transcript,
-                flush: req.flush,
-            });
-            if !req.cont {
-                let _ = ctx.input.send(Input::End);
+        let mut inputs = vec![Input::Text {
+            text: req.transcript,
+            flush: req.flush,
+        }];
+        if !req.cont {
+            inputs.push(Input::End);
+        }
+        let full = self.contexts.get(&id).is_some_and(|ctx| {
+            inputs.into_iter().any(|i| {
+                matches!(
+                    ctx.input.try_send(i),
+                    Err(mpsc::error::TrySendError::Full(_))
+                )
+            })
+        });
+        if full {
+            dropped(INPUT_EDGE);
+            if let Some(ctx) = self.contexts.remove(&id) {
+                ctx.task.abort();
             }
+            let msg = "too many requests queued for this context";
+            self.reply_status(Some(&id), 429, "context_queue_full", msg);
         }
     }
 
@@ -384,7 +414,7 @@ impl Session {
             expiry: Duration::from_millis(u64::from(cfg.context_expiry_ms)),
             stall: fault.stall || self.fault == Some(FaultKind::Stall),
         };
-        let (input, rx) = mpsc::unbounded_channel();
+        let (input, rx) = mpsc::channel(INPUT_QUEUE);
         let context = Context {
             id: id.to_string(),
             generation,

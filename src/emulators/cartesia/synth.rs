@@ -47,14 +47,15 @@ pub(super) struct Context {
     pub new_shape: bool,
     /// Fault: an `error` for this context after this many chunks (or at its end, if sooner).
     pub error_after: Option<u32>,
-    pub out: mpsc::UnboundedSender<Out>,
+    /// Bounded: a context waits for the socket writer, as a server paces by its socket.
+    pub out: mpsc::Sender<Out>,
 }
 
 /// The context is over: cancelled, its socket gone, or failed by an injected error.
 struct Stop;
 
 impl Context {
-    pub async fn run(mut self, mut input: mpsc::UnboundedReceiver<Input>) {
+    pub async fn run(mut self, mut input: mpsc::Receiver<Input>) {
         let mut state = Synth::default();
         loop {
             // Expires 1 s after its last audio; before any audio it waits indefinitely.
@@ -74,22 +75,25 @@ impl Context {
                 }
                 Some(Input::End) if !self.pace.stall => {
                     if self.error_after.is_some() {
-                        let _ = self.inject_error();
+                        let _ = self.inject_error().await;
                         break;
                     }
                     let done = json!({"type": "done", "done": true, "status_code": 200,
                                       "context_id": self.id});
-                    let _ = self.out.send(Out::Json(done));
+                    let _ = self.out.send(Out::Json(done)).await;
                     break;
                 }
                 Some(_) => {}
                 None => return,
             }
         }
-        let _ = self.out.send(Out::Ended {
-            id: self.id,
-            generation: self.generation,
-        });
+        let _ = self
+            .out
+            .send(Out::Ended {
+                id: self.id,
+                generation: self.generation,
+            })
+            .await;
     }
 
     async fn speak(&mut self, s: &mut Synth, text: &str, flush: bool) -> Result<(), Stop> {
@@ -111,22 +115,22 @@ impl Context {
         let end = s.pos + total;
         while s.pos < end {
             if self.error_after.is_some_and(|n| s.chunks >= n) {
-                return self.inject_error();
+                return self.inject_error().await;
             }
             let n = (end - s.pos).min(chunk);
-            self.send_chunk(s, n, step)?;
+            self.send_chunk(s, n, step).await?;
             tokio::time::sleep(step).await;
         }
         if flush {
             let done = json!({"type": "flush_done", "done": false, "flush_done": true,
                 "flush_id": s.flush_id, "status_code": 206, "context_id": self.id});
-            self.send(done)?;
+            self.send(done).await?;
         }
         Ok(())
     }
 
     /// One chunk of `n` samples, then the timestamps of the words it completes.
-    fn send_chunk(&mut self, s: &mut Synth, n: usize, step: Duration) -> Result<(), Stop> {
+    async fn send_chunk(&mut self, s: &mut Synth, n: usize, step: Duration) -> Result<(), Stop> {
         let rate = self.format.sample_rate;
         let samples: Vec<i16> = (s.pos..s.pos + n).map(|i| tone(i, rate)).collect();
         s.pos += n;
@@ -138,23 +142,23 @@ impl Context {
         if s.flush_id > 0 {
             msg["flush_id"] = json!(s.flush_id);
         }
-        self.send(msg)?;
+        self.send(msg).await?;
         for stamp in self.stamps.due(s.pos, rate, &self.id, s.flush_id) {
-            self.send(stamp)?;
+            self.send(stamp).await?;
         }
         Ok(())
     }
 
     /// The injected in-band error (FaultKind::ErrorEvent); the context ends with it.
-    fn inject_error(&self) -> Result<(), Stop> {
+    async fn inject_error(&self) -> Result<(), Stop> {
         let msg = "generation failed (injected fault)";
         let e = error_json(self.new_shape, Some(&self.id), 500, "internal_error", msg);
-        self.send(e)?;
+        self.send(e).await?;
         Err(Stop)
     }
 
-    fn send(&self, v: Value) -> Result<(), Stop> {
-        self.out.send(Out::Json(v)).map_err(|_| Stop)
+    async fn send(&self, v: Value) -> Result<(), Stop> {
+        self.out.send(Out::Json(v)).await.map_err(|_| Stop)
     }
 }
 

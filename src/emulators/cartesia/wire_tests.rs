@@ -311,3 +311,27 @@ async fn error_event_fault_fails_the_context_mid_stream() {
     assert_eq!(until_end(&mut ws).await.pop().unwrap()["type"], "done");
     assert_eq!(emu.faults.injected().get(&FaultKind::ErrorEvent), Some(&1));
 }
+
+/// A context still waiting for its first audio takes at most `INPUT_QUEUE` more requests; past
+/// that it fails with a 429 error instead of queueing without bound.
+#[tokio::test]
+async fn a_context_flooded_with_requests_fails_with_429() {
+    let cfg = CartesiaEmulatorConfig {
+        // The context sits in its time to first audio while the requests pile up.
+        ttfb: Latency::ms(60_000, 0),
+        ..Default::default()
+    };
+    let emu = start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let mut ws = connect(&emu, "").await.unwrap();
+    for _ in 0..super::INPUT_QUEUE + 2 {
+        ws.send(sdk_request("c", "word ", true, json!({})))
+            .await
+            .unwrap();
+    }
+    let msgs = until_end(&mut ws).await;
+    let last = msgs.last().expect("an error");
+    assert_eq!(last["type"], "error", "{msgs:?}");
+    assert_eq!(last["status_code"], 429);
+    assert_eq!(last["context_id"], "c");
+    assert!(audio_bytes(&msgs).is_empty());
+}

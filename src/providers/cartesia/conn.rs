@@ -1,8 +1,9 @@
 //! One pooled Cartesia websocket: a task owns the socket, writes its sessions' requests and routes
-//! each server message to its context's events by `context_id`.
+//! each server message to its context's events by `context_id`. The reader never waits on a
+//! context: audio that does not fit the context's bounded queue fails that context alone.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,17 +17,25 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use super::queue::{self, ContextTx, Refused};
 use super::wire::{self, ServerMsg};
 use super::CartesiaConfig;
 
 pub(super) type Event = Result<TtsEvent, TtsError>;
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Commands queued for one socket's task. A session sends a handful per reply (register, a text
+/// per sentence, finish, cancel) and the task writes each straight to the socket, so this only
+/// fills when the socket's writes stall; senders then wait (`Drop` cannot, and counts the drop).
+pub(super) const CMD_QUEUE: usize = 64;
+/// Metric label of the command queue in `frontdesk_edge_dropped_items_total`.
+pub(super) const CMD_EDGE: &str = "cartesia_cmd";
+
 /// What a session asks of the connection task.
 pub(super) enum Cmd {
     Register {
         id: String,
-        events: mpsc::UnboundedSender<Event>,
+        events: ContextTx,
     },
     /// A request for the context; `text` arms the first-chunk timer on the context's first text.
     Send {
@@ -35,13 +44,15 @@ pub(super) enum Cmd {
         text: bool,
     },
     /// Forget the context and tell the server to stop it.
-    Cancel { id: String },
+    Cancel {
+        id: String,
+    },
 }
 
 /// A handle on a running connection task; dead once the task has exited.
 #[derive(Clone)]
 pub(super) struct Handle {
-    pub cmds: mpsc::UnboundedSender<Cmd>,
+    pub cmds: mpsc::Sender<Cmd>,
     /// Contexts currently leased on this socket.
     active: Arc<AtomicUsize>,
 }
@@ -66,7 +77,7 @@ impl Handle {
 pub(super) struct Lease(Handle);
 
 impl Lease {
-    pub fn cmds(&self) -> &mpsc::UnboundedSender<Cmd> {
+    pub fn cmds(&self) -> &mpsc::Sender<Cmd> {
         &self.0.cmds
     }
 }
@@ -78,7 +89,11 @@ impl Drop for Lease {
 }
 
 /// Open the websocket (handshake errors mapped for the supervisor) and start its task.
-pub(super) async fn connect(cfg: &CartesiaConfig) -> Result<Handle, TtsError> {
+/// `overflows` counts the contexts failed for a full queue (tests, besides the metric).
+pub(super) async fn connect(
+    cfg: &CartesiaConfig,
+    overflows: Arc<AtomicU64>,
+) -> Result<Handle, TtsError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut req = cfg
         .url
@@ -101,14 +116,17 @@ pub(super) async fn connect(cfg: &CartesiaConfig) -> Result<Handle, TtsError> {
         .await
         .map_err(|_| TtsError::Timeout("websocket handshake".into()))?
         .map_err(handshake_error)?;
-    let (cmds, rx) = mpsc::unbounded_channel();
+    let (cmds, rx) = mpsc::channel(CMD_QUEUE);
     let conn = Conn {
         ws,
         cmds: rx,
         contexts: HashMap::new(),
         first_chunk: cfg.first_chunk_timeout(),
         sample_rate: cfg.sample_rate,
+        buffer_ms: cfg.context_buffer_ms,
         last_rx: Instant::now(),
+        to_cancel: Vec::new(),
+        overflows,
     };
     tokio::spawn(conn.run());
     Ok(Handle {
@@ -129,7 +147,7 @@ fn handshake_error(e: tungstenite::Error) -> TtsError {
 }
 
 struct Ctx {
-    events: mpsc::UnboundedSender<Event>,
+    events: ContextTx,
     /// When the first text went out, while no audio has come back yet.
     armed_at: Option<Instant>,
     got_audio: bool,
@@ -153,11 +171,17 @@ impl Exit {
 
 struct Conn {
     ws: Ws,
-    cmds: mpsc::UnboundedReceiver<Cmd>,
+    cmds: mpsc::Receiver<Cmd>,
     contexts: HashMap<String, Ctx>,
     first_chunk: Duration,
     sample_rate: u32,
+    /// Bound of each context's queue, in milliseconds of audio.
+    buffer_ms: u32,
     last_rx: Instant,
+    /// Contexts dropped while reading (overflowed, or their session is gone): the server is told
+    /// to stop them once the message is handled.
+    to_cancel: Vec<String>,
+    overflows: Arc<AtomicU64>,
 }
 
 impl Conn {
@@ -171,7 +195,10 @@ impl Conn {
                     None => break Exit::Closed("provider dropped".into()),
                 },
                 msg = self.ws.next() => match msg {
-                    Some(Ok(msg)) => if let Some(exit) = self.incoming(msg) { break exit },
+                    Some(Ok(msg)) => {
+                        if let Some(exit) = self.incoming(msg) { break exit }
+                        if let Err(exit) = self.cancel_dropped().await { break exit }
+                    }
                     Some(Err(e)) => break Exit::Closed(e.to_string()),
                     None => break Exit::Closed("socket closed".into()),
                 },
@@ -212,6 +239,13 @@ impl Conn {
         }
     }
 
+    async fn cancel_dropped(&mut self) -> Result<(), Exit> {
+        for id in std::mem::take(&mut self.to_cancel) {
+            self.send(wire::cancel(&id)).await?;
+        }
+        Ok(())
+    }
+
     async fn send(&mut self, json: String) -> Result<(), Exit> {
         self.ws
             .send(Message::text(json))
@@ -249,17 +283,28 @@ impl Conn {
                 };
                 ctx.got_audio = true;
                 ctx.armed_at = None;
-                let audio = TtsEvent::Audio {
-                    samples,
-                    sample_rate: self.sample_rate,
-                };
-                if ctx.events.send(Ok(audio)).is_err() {
-                    self.contexts.remove(&context_id);
+                match ctx.events.audio(samples, self.sample_rate) {
+                    Ok(()) => {}
+                    Err(Refused::Closed) => self.drop_context(context_id, None),
+                    Err(Refused::Overflow) => {
+                        self.overflows.fetch_add(1, Ordering::Relaxed);
+                        frontdesk_actors::metrics::edge_dropped(
+                            queue::EDGE,
+                            frontdesk_actors::edge::DropReason::Overflow,
+                            1,
+                        );
+                        tracing::warn!(%context_id, buffer_ms = self.buffer_ms, "cartesia context queue full; context failed");
+                        let why = format!(
+                            "context queue overflow: more than {} ms of audio not yet played",
+                            self.buffer_ms
+                        );
+                        self.drop_context(context_id, Some(TtsError::Closed(why)));
+                    }
                 }
             }
             ServerMsg::Done { context_id } => {
                 if let Some(ctx) = self.contexts.remove(&context_id) {
-                    let _ = ctx.events.send(Ok(TtsEvent::Done));
+                    ctx.events.end(Ok(TtsEvent::Done));
                 }
             }
             ServerMsg::Error {
@@ -268,7 +313,7 @@ impl Conn {
             } => {
                 tracing::warn!(context_id = %id, error = ?error, "cartesia error for context");
                 if let Some(ctx) = self.contexts.remove(&id) {
-                    let _ = ctx.events.send(Err(error.to_tts_error()));
+                    ctx.events.end(Err(error.to_tts_error()));
                 }
             }
             ServerMsg::Error {
@@ -277,11 +322,22 @@ impl Conn {
             } => {
                 tracing::warn!(error = ?error, "cartesia error for the whole socket");
                 for (_, ctx) in self.contexts.drain() {
-                    let _ = ctx.events.send(Err(error.to_tts_error()));
+                    ctx.events.end(Err(error.to_tts_error()));
                 }
             }
             ServerMsg::Timestamps | ServerMsg::FlushDone => {}
         }
+    }
+
+    /// Forget a context the server is still generating for, ending its events with `error`, and
+    /// have the server stop it.
+    fn drop_context(&mut self, id: String, error: Option<TtsError>) {
+        if let Some(ctx) = self.contexts.remove(&id) {
+            if let Some(e) = error {
+                ctx.events.end(Err(e));
+            }
+        }
+        self.to_cancel.push(id);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -309,7 +365,7 @@ impl Conn {
         for (id, _) in late {
             if let Some(ctx) = self.contexts.remove(&id) {
                 let why = format!("no audio within {:?}", self.first_chunk);
-                let _ = ctx.events.send(Err(TtsError::Timeout(why)));
+                ctx.events.end(Err(TtsError::Timeout(why)));
             }
             if let Err(exit) = self.send(wire::cancel(&id)).await {
                 return Some(exit);
@@ -322,12 +378,12 @@ impl Conn {
     async fn shutdown(mut self, exit: Exit) {
         tracing::info!(contexts = self.contexts.len(), error = %exit.error(), "cartesia socket ended");
         for (_, ctx) in self.contexts.drain() {
-            let _ = ctx.events.send(Err(exit.error()));
+            ctx.events.end(Err(exit.error()));
         }
         self.cmds.close();
         while let Ok(cmd) = self.cmds.try_recv() {
             if let Cmd::Register { events, .. } = cmd {
-                let _ = events.send(Err(exit.error()));
+                events.end(Err(exit.error()));
             }
         }
         let _ = tokio::time::timeout(Duration::from_millis(200), self.ws.close(None)).await;

@@ -2,8 +2,17 @@
 //! on a pooled socket. A socket carries at most `contexts_per_socket` contexts at a time (1 by
 //! default, as LiveKit's plugin does): a socket failure then fails only the replies on it, not every
 //! call in the process, and a socket freed by a finished reply is reused without a handshake.
+//!
+//! Queues (each bounded; drops counted in `frontdesk_edge_dropped_items_total{edge,reason}`):
+//!
+//! | queue | carries | bound | when full |
+//! |---|---|---|---|
+//! | `cartesia_cmd` (sessions → socket task) | register, text, finish, cancel | `conn::CMD_QUEUE` (64) | sender waits; a dropped session's cancel is dropped, counted `overflow` (the socket cancels the context on its next chunk) |
+//! | `cartesia_context` (socket task → session) | one reply's audio, ahead of playout | `context_buffer_ms` of audio (and 100 chunks a second of it) | the context fails (`overflow`, counted; depth in `frontdesk_edge_depth`); the TTS actor restarts and re-speaks the unplayed part. The socket's reader never waits, so other contexts are untouched |
+//! | session events (forwarder → TTS pump) | the same audio, at playout pace | `SESSION_QUEUE` (4) chunks | forwarder waits (only it is held up) |
 
 mod conn;
+mod queue;
 pub mod wire;
 #[cfg(test)]
 mod wire_tests;
@@ -18,8 +27,9 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::secret::Secret;
-use conn::{Cmd, Event, Handle, Lease};
+use conn::{Cmd, Handle, Lease};
 use frontdesk_actors::call::shared::lock;
+use queue::ContextRx;
 use wire::ContextTemplate;
 
 /// Cartesia settings (`[tts.cartesia]`).
@@ -42,6 +52,11 @@ pub struct CartesiaConfig {
     pub connect_timeout_ms: u32,
     /// Concurrent contexts per pooled socket (the blast radius of one socket failure).
     pub contexts_per_socket: usize,
+    /// Audio a context may buffer ahead of playout. Cartesia generates faster than real time, so
+    /// a reply's audio piles up here while the call plays it; past this the context fails and
+    /// the call re-speaks the unplayed rest in a new one. 30 s holds any reply a receptionist
+    /// should give in one breath (about 2.9 MB at 24 kHz, only while a reply is that far ahead).
+    pub context_buffer_ms: u32,
 }
 
 impl Default for CartesiaConfig {
@@ -58,6 +73,7 @@ impl Default for CartesiaConfig {
             first_chunk_timeout_ms: 600,
             connect_timeout_ms: 3_000,
             contexts_per_socket: 1,
+            context_buffer_ms: 30_000,
         }
     }
 }
@@ -98,6 +114,9 @@ impl CartesiaConfig {
         if self.contexts_per_socket == 0 {
             return Err(CartesiaConfigError::Empty("contexts_per_socket"));
         }
+        if self.context_buffer_ms == 0 {
+            return Err(CartesiaConfigError::Empty("context_buffer_ms"));
+        }
         Ok(())
     }
 }
@@ -117,7 +136,12 @@ pub struct CartesiaTts {
     cfg: Arc<CartesiaConfig>,
     pool: Mutex<Vec<Handle>>,
     contexts: AtomicU64,
+    overflows: Arc<AtomicU64>,
 }
+
+/// Chunks between a context's forwarder and the TTS pump: the context queue is the buffer, this
+/// only decouples the two tasks.
+const SESSION_QUEUE: usize = 4;
 
 impl CartesiaTts {
     pub fn new(cfg: CartesiaConfig) -> Result<Self, CartesiaConfigError> {
@@ -126,7 +150,19 @@ impl CartesiaTts {
             cfg: Arc::new(cfg),
             pool: Mutex::new(Vec::new()),
             contexts: AtomicU64::new(0),
+            overflows: Arc::default(),
         })
+    }
+
+    /// Contexts failed because their queue overflowed (tests; the metric has them too).
+    pub fn overflows(&self) -> u64 {
+        self.overflows.load(Ordering::Relaxed)
+    }
+
+    /// The bound of one context's queue in samples.
+    fn buffer_samples(&self) -> usize {
+        let ms = u64::from(self.cfg.context_buffer_ms);
+        (ms * u64::from(self.cfg.sample_rate) / 1000) as usize
     }
 
     /// Live sockets in the pool (tests, metrics).
@@ -150,26 +186,23 @@ impl CartesiaTts {
                 return Ok(h.lease());
             }
         }
-        let handle = conn::connect(&self.cfg).await?;
+        let handle = conn::connect(&self.cfg, Arc::clone(&self.overflows)).await?;
         let lease = handle.lease();
         lock(&self.pool).push(handle);
         Ok(lease)
     }
 
     /// Register a context on a socket; one retry covers a socket that died just now.
-    async fn register(
-        &self,
-        id: &str,
-    ) -> Result<(Lease, mpsc::UnboundedReceiver<Event>), TtsError> {
+    async fn register(&self, id: &str) -> Result<(Lease, ContextRx), TtsError> {
         let mut last = TtsError::Closed("not connected".into());
         for _ in 0..2 {
             let lease = self.connection().await?;
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (tx, rx) = queue::context_queue(self.buffer_samples(), self.cfg.sample_rate);
             let cmd = Cmd::Register {
                 id: id.to_string(),
                 events: tx,
             };
-            match lease.cmds().send(cmd) {
+            match lease.cmds().send(cmd).await {
                 Ok(()) => return Ok((lease, rx)),
                 Err(_) => last = TtsError::Closed("socket ended while opening".into()),
             }
@@ -188,7 +221,7 @@ impl TtsProvider for CartesiaTts {
         let n = self.contexts.fetch_add(1, Ordering::Relaxed);
         let context_id = format!("{}-{}-{n}", req.call_id, req.reply_id);
         let (lease, queue) = self.register(&context_id).await?;
-        let (tx, events) = mpsc::channel(64);
+        let (tx, events) = mpsc::channel(SESSION_QUEUE);
         let forwarder = tokio::spawn(forward(queue, tx));
         let template = ContextTemplate {
             context_id,
@@ -213,7 +246,7 @@ impl TtsProvider for CartesiaTts {
 
 /// Decouples the shared socket from each session's pace: the call's pump reads audio at playout
 /// speed, and one slow reader must not hold up the other contexts' messages.
-async fn forward(mut queue: mpsc::UnboundedReceiver<Event>, tx: mpsc::Sender<Event>) {
+async fn forward(mut queue: ContextRx, tx: mpsc::Sender<conn::Event>) {
     while let Some(event) = queue.recv().await {
         if tx.send(event).await.is_err() {
             return;
@@ -231,7 +264,7 @@ struct Input {
 }
 
 impl Input {
-    fn send(&self, json: String, text: bool) -> Result<(), TtsError> {
+    async fn send(&self, json: String, text: bool) -> Result<(), TtsError> {
         let cmd = Cmd::Send {
             id: self.template.context_id.clone(),
             json,
@@ -240,6 +273,7 @@ impl Input {
         self.lease
             .cmds()
             .send(cmd)
+            .await
             .map_err(|_| TtsError::Closed("cartesia socket ended".into()))
     }
 }
@@ -250,7 +284,7 @@ impl TtsInput for Input {
         if self.ended {
             return Err(TtsError::Closed("context already ended".into()));
         }
-        self.send(self.template.request(text, true), true)
+        self.send(self.template.request(text, true), true).await
     }
 
     async fn finish(&mut self) -> Result<(), TtsError> {
@@ -258,16 +292,20 @@ impl TtsInput for Input {
             return Ok(());
         }
         self.ended = true;
-        self.send(self.template.finish(), false)
+        self.send(self.template.finish(), false).await
     }
 
     async fn cancel(&mut self) -> Result<(), TtsError> {
         self.ended = true;
         self.forwarder.abort();
         // A dead socket has nothing left to cancel.
-        let _ = self.lease.cmds().send(Cmd::Cancel {
-            id: self.template.context_id.clone(),
-        });
+        let _ = self
+            .lease
+            .cmds()
+            .send(Cmd::Cancel {
+                id: self.template.context_id.clone(),
+            })
+            .await;
         Ok(())
     }
 }
@@ -276,9 +314,18 @@ impl Drop for Input {
     /// A session dropped mid-reply (its actor died) must not keep generating on the shared socket.
     fn drop(&mut self) {
         if !self.ended {
-            let _ = self.lease.cmds().send(Cmd::Cancel {
+            let cancel = Cmd::Cancel {
                 id: self.template.context_id.clone(),
-            });
+            };
+            // Cannot wait here. Without the cancel the socket still stops the context: its next
+            // chunk finds the session gone.
+            if let Err(mpsc::error::TrySendError::Full(_)) = self.lease.cmds().try_send(cancel) {
+                frontdesk_actors::metrics::edge_dropped(
+                    conn::CMD_EDGE,
+                    frontdesk_actors::edge::DropReason::Overflow,
+                    1,
+                );
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 //! with an ICE restart, then a rejoin) and leaves the room when the call is over.
 
 mod media;
+mod publish;
 mod recover;
 mod signal;
 
@@ -73,6 +74,8 @@ pub(super) struct LinkEnds {
     /// Closed when the link's `StayGuard` is dropped.
     pub stay: oneshot::Receiver<()>,
     pub stats: Arc<LinkStats>,
+    /// Transcript and turn metrics from the call, for the data channels.
+    pub data: mpsc::Receiver<frontdesk_actors::provider::room::RoomData>,
 }
 
 /// Once the call is over, how long the guard may keep us in the room.
@@ -107,6 +110,8 @@ pub(super) struct Session {
     disconnected_since: Option<Instant>,
     started: Option<oneshot::Sender<Result<(), TransportError>>>,
     departure: Departure,
+    /// The publisher's data channels and who we are in the room (see `publish`).
+    data: publish::DataState,
 }
 
 /// Connect the signal channel: the JoinResponse and the server's event stream.
@@ -166,6 +171,7 @@ impl Session {
             disconnected_since: None,
             started: Some(started_tx),
             departure: Departure::default(),
+            data: publish::DataState::default(),
         };
         session.on_join(&join).await?;
         let task = tokio::spawn(session.run());
@@ -187,6 +193,8 @@ impl Session {
             .unwrap_or_default();
         let changes = self.roster.reset(me, &join.other_participants);
         self.apply_changes(changes).await;
+        // Before the microphone: the publisher's first offer then carries the data channels.
+        self.open_data(join).await;
         self.publisher.pc.add_track(self.mic.as_local()).await?;
         let add = proto::AddTrackRequest {
             cid: self.mic.cid.clone(),
@@ -210,6 +218,7 @@ impl Session {
                 _ = &mut self.ends.stay, if !d.released => self.stay_released(),
                 ev = self.signal_events.recv() => self.on_signal(ev).await,
                 Some(ev) = self.pc_rx.recv() => self.on_pc(ev).await,
+                Some(item) = self.ends.data.recv() => self.publish(item),
                 () = sleep(TICK) => self.on_tick(),
             };
             let next = match next {
@@ -307,6 +316,7 @@ impl Session {
         for r in self.readers.drain(..) {
             r.abort();
         }
+        self.data.close();
         let _ = self.ends.mic.send(None);
         match ending {
             Ending::HungUp => {

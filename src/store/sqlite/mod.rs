@@ -71,6 +71,7 @@ impl SqliteStore {
 }
 
 /// A connection with our pragmas and SQL functions.
+#[allow(clippy::disallowed_methods)] // runs on the store's blocking thread
 pub fn connect(path: &str) -> rusqlite::Result<Connection> {
     let conn = if path == ":memory:" {
         Connection::open_in_memory()?
@@ -95,6 +96,7 @@ pub fn connect(path: &str) -> rusqlite::Result<Connection> {
 /// WAL lets readers go on while one call writes (a no-op in memory). Switching needs the file to
 /// itself and SQLite does not wait for that, so a process opening the file while another
 /// migrates retries here.
+#[allow(clippy::disallowed_methods)] // runs on the store's blocking thread
 fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
     let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
     loop {

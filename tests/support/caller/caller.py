@@ -4,7 +4,7 @@ room, speaks WAV files as a microphone track following a JSON script, and writes
 what it heard on ONE timeline.
 
     caller.py --url ws://127.0.0.1:7880 --api-key devkey --api-secret secret --room r1 \\
-        --identity caller-1 [--dispatch frontdesk] --script script.json \\
+        --identity caller-1 [--dispatch frontdesk] [--token-file jwt.txt] --script script.json \\
         --record out.wav --report out.json [--timeout 120] [--rate 48000] [--listen-any]
 
 The agent: the first remote participant of kind AGENT that publishes audio (after it leaves, the
@@ -49,7 +49,8 @@ Report (JSON): ok, exit_code, errors, room, identity, agent_identity, listened, 
 start_ms, end_ms, error), events (t_ms, kind, ...; kinds: joined, published, dispatch_created,
 say_start, say_end, agent_joined, agent_left, agent_track_subscribed, agent_track_unsubscribed,
 agent_speech_start, agent_speech_end, reconnecting, reconnected, disconnected, caller_left,
-step_timeout, timeout), turns (say_end_ms, first_agent_audio_ms, voice_to_voice_ms: the first agent
+step_timeout, timeout, transcription_received (identity, track, segments: id, text, final),
+data_received (identity, topic, payload as text)), turns (say_end_ms, first_agent_audio_ms, voice_to_voice_ms: the first agent
 speech start after each say_end), agent_audio (heard_s, active_s, rms_dbfs of the active windows),
 frames_received, frames_sent, disconnect_reason. say_*, agent_speech_* and turns are computed
 from the WAV as written, so they agree with it exactly.
@@ -334,6 +335,22 @@ class Caller:
                     if self.listened is not None:
                         return
 
+    def on_transcription(self, segments, participant, publication):
+        self.event(
+            "transcription_received",
+            identity=participant.identity if participant is not None else None,
+            track=publication.sid if publication is not None else None,
+            segments=[{"id": s.id, "text": s.text, "final": s.final} for s in segments],
+        )
+
+    def on_data(self, packet):
+        self.event(
+            "data_received",
+            identity=packet.participant.identity if packet.participant is not None else None,
+            topic=packet.topic,
+            payload=packet.data.decode("utf-8", errors="replace"),
+        )
+
     def on_reconnecting(self):
         self.reconnecting_seen = True
         self.event("reconnecting")
@@ -493,6 +510,9 @@ class Caller:
             .with_grants(api.VideoGrants(room_join=True, room=a.room))
             .to_jwt()
         )
+        if a.token_file:
+            with open(a.token_file) as f:
+                token = f.read().strip()
         self.room.on("participant_connected", self.on_participant_connected)
         self.room.on("participant_disconnected", self.on_participant_disconnected)
         self.room.on("track_subscribed", self.on_track_subscribed)
@@ -500,6 +520,8 @@ class Caller:
         self.room.on("disconnected", self.on_disconnected)
         self.room.on("reconnecting", self.on_reconnecting)
         self.room.on("reconnected", lambda: self.event("reconnected"))
+        self.room.on("transcription_received", self.on_transcription)
+        self.room.on("data_received", self.on_data)
         log.info("connecting to %s room %s as %s", a.url, a.room, a.identity)
         await self.room.connect(a.url, token, rtc.RoomOptions(auto_subscribe=True))
         self.t0 = time.monotonic()
@@ -720,6 +742,11 @@ def parse_args(argv):
     p.add_argument("--room", required=True)
     p.add_argument("--identity", default="caller-1")
     p.add_argument("--dispatch", metavar="AGENT_NAME", help="create an explicit agent dispatch")
+    p.add_argument(
+        "--token-file",
+        help="join with the JWT in this file (e.g. from POST /playground/token) instead of one "
+        "signed here; --identity must match it",
+    )
     p.add_argument("--dispatch-metadata", default="", help="the dispatch's metadata")
     p.add_argument("--script", required=True, help="JSON list of steps")
     p.add_argument("--record", required=True, help="stereo WAV: 0 = sent, 1 = heard")

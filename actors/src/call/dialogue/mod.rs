@@ -2,17 +2,21 @@
 //! and the reply task; the LLM loop runs in its own task (`reply`), so a barge-in is handled at once.
 
 pub mod context;
+pub mod interruption;
+mod publish;
 pub mod reply;
 pub mod sentence;
 pub mod turn;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use self::interruption::{Action, Recovery};
 use self::reply::{CancelFlag, Reply};
 use self::turn::{Commit, TurnDetector};
 use super::pump::TaskGuard;
@@ -28,9 +32,12 @@ use crate::vad::VadEvent;
 #[derive(Debug)]
 pub enum DialogueMsg {
     /// Events carry the time they happened, so time spent in our queues counts as overhead.
+    /// `at` is when the room delivered the frame behind the event; `lag` how long it then took
+    /// to reach the VAD (audio queued before the VAD delays the whole turn).
     Vad {
         ev: VadEvent,
         at: Instant,
+        lag: Duration,
     },
     Stt {
         ev: SttEvent,
@@ -45,6 +52,10 @@ pub enum DialogueMsg {
     EndOfTurnCheck,
     /// Timer: the caller has been talking over the agent for the barge-in duration.
     BargeInCheck {
+        speech: u64,
+    },
+    /// Timer: the false-interruption timeout has passed since speech `speech` ended.
+    QuietCheck {
         speech: u64,
     },
     ReplyDone {
@@ -82,7 +93,11 @@ pub struct DialogueState {
     turn_index: u32,
     active: Option<Active>,
     farewell: Option<(u64, EndReason)>,
+    /// Whether caller sound over the reply cancels it or it resumes.
+    recovery: Recovery,
     tools: Arc<Vec<ToolSpec>>,
+    /// Input lag of the last speech end, for the turn it ends.
+    input_lag: Duration,
 }
 
 impl Actor for DialogueActor {
@@ -96,13 +111,18 @@ impl Actor for DialogueActor {
         _: (),
     ) -> Result<DialogueState, ActorProcessingErr> {
         let t = &self.shared.cfg.turn;
+        // A hold is ended by the incarnation that set it (its timers died with it); a new one
+        // lets the reply play on rather than keep it silent for good.
+        lock(&self.shared.ledger).held = false;
         Ok(DialogueState {
             turn: TurnDetector::new(t.final_transcript_timeout()),
             speech: 0,
             turn_index: self.shared.counters.turns.load(Ordering::Relaxed),
             active: None,
             farewell: None,
+            recovery: Recovery::new(t.false_interruption_timeout()),
             tools: Arc::new(crate::tools::tool_specs()),
+            input_lag: Duration::ZERO,
         })
     }
 
@@ -138,20 +158,23 @@ impl Actor for DialogueActor {
         state: &mut DialogueState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            DialogueMsg::Vad { ev, at } => self.on_vad(&myself, state, ev, at),
-            DialogueMsg::Stt { ev, at } => self.on_stt(state, ev, at),
+            DialogueMsg::Vad { ev, at, lag } => {
+                if matches!(ev, VadEvent::SpeechEnded { .. }) {
+                    state.input_lag = lag;
+                }
+                self.on_vad(&myself, state, ev, at)
+            }
+            DialogueMsg::Stt { ev, at } => self.on_stt(&myself, state, ev, at),
             DialogueMsg::EndpointElapsed { at } => {
                 state.turn.endpoint_elapsed(at);
                 self.check_end_of_turn(state);
             }
             DialogueMsg::EndOfTurnCheck => self.check_end_of_turn(state),
-            DialogueMsg::BargeInCheck { speech } => {
-                let latest = speech == state.speech;
-                if latest && state.turn.is_speaking() && state.active.is_some() {
-                    self.barge_in(state);
-                } else if latest {
-                    // Too short to be a barge-in: the reply plays on from where it paused.
-                    lock(&self.shared.ledger).held = false;
+            DialogueMsg::BargeInCheck { speech } => self.on_barge_in_window(&myself, state, speech),
+            DialogueMsg::QuietCheck { speech } => {
+                let latest = speech == state.speech && !state.turn.is_speaking();
+                if state.recovery.quiet_elapsed(latest) == Action::Resume {
+                    self.false_interruption(state);
                 }
             }
             DialogueMsg::ReplyDone { reply_id } => {
@@ -182,10 +205,11 @@ impl DialogueActor {
         match ev {
             VadEvent::SpeechStarted { .. } => {
                 state.turn.speech_started();
+                state.recovery.speech_started();
                 state.speech += 1;
                 if let Some(active) = state.active.as_ref().filter(|_| state.farewell.is_none()) {
-                    // Stop the agent's audio at once; the barge-in check decides whether the
-                    // reply is cancelled or resumes (a cough, a short "mm-hm").
+                    // Stop the agent's audio at once; the barge-in check and then the transcript
+                    // decide whether the reply is cancelled or resumes (a cough, a short "mm-hm").
                     let mut ledger = lock(&self.shared.ledger);
                     if ledger.reply_id == active.reply_id {
                         ledger.held = true;
@@ -200,15 +224,83 @@ impl DialogueActor {
             VadEvent::SpeechEnded { .. } => {
                 state.turn.speech_ended(at);
                 self.schedule_fallback(myself, state);
+                let action = state.recovery.speech_ended();
+                self.act(myself, state, action);
             }
         }
     }
 
-    fn on_stt(&self, state: &mut DialogueState, ev: SttEvent, at: Instant) {
+    fn on_stt(
+        &self,
+        myself: &ActorRef<DialogueMsg>,
+        state: &mut DialogueState,
+        ev: SttEvent,
+        at: Instant,
+    ) {
+        // Words, interim or final, are what tells talking over the agent from a noise.
+        if let SttEvent::Interim { text } | SttEvent::Final { text, .. } = &ev {
+            let action = state.recovery.transcript(text);
+            self.act(myself, state, action);
+        }
         if let SttEvent::Final { text, .. } = ev {
             state.turn.final_transcript(&text, at);
             self.check_end_of_turn(state);
         }
+    }
+
+    /// The barge-in window has passed since speech `speech` started.
+    fn on_barge_in_window(
+        &self,
+        myself: &ActorRef<DialogueMsg>,
+        state: &mut DialogueState,
+        speech: u64,
+    ) {
+        if speech != state.speech {
+            return;
+        }
+        // The reply the caller is still talking over (not a farewell: it is said whatever the
+        // caller does).
+        let over = state
+            .active
+            .as_ref()
+            .filter(|_| state.turn.is_speaking() && state.farewell.is_none())
+            .map(|a| a.reply_id);
+        let action = state.recovery.window_passed(over);
+        self.act(myself, state, action);
+    }
+
+    /// Carry out what the false-interruption recovery decided.
+    fn act(&self, myself: &ActorRef<DialogueMsg>, state: &mut DialogueState, action: Action) {
+        match action {
+            Action::Nothing => {}
+            Action::BargeIn => self.barge_in(state),
+            // Too short to be a barge-in: the reply plays on from where it paused.
+            Action::Resume => lock(&self.shared.ledger).held = false,
+            Action::ArmTimer(wait) => {
+                let speech = state.speech;
+                myself.send_after(wait, move || DialogueMsg::QuietCheck { speech });
+            }
+        }
+    }
+
+    /// The caller's sound was not talk: the paused reply plays on from where it stopped.
+    fn false_interruption(&self, state: &DialogueState) {
+        let Some(active) = state.active.as_ref() else {
+            return;
+        };
+        {
+            let mut ledger = lock(&self.shared.ledger);
+            if ledger.reply_id != active.reply_id {
+                return;
+            }
+            ledger.held = false;
+        }
+        tracing::info!(call_id = %self.shared.call_id(), turn = self.shared.turn(), "false interruption: reply resumed");
+        self.shared
+            .counters
+            .false_interruptions
+            .fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::metrics::FALSE_INTERRUPTIONS).increment(1);
     }
 
     /// The fallback for a turn that never gets its final transcript or endpoint; the normal path is
@@ -252,6 +344,7 @@ impl DialogueActor {
             // On the fallback path the whole wait was the configured timeout.
             tl.eot_ready_at = Some(commit.ready_at.unwrap_or(now));
             tl.eot_at = Some(now);
+            tl.input_lag = Some(state.input_lag);
         }
         // What the caller said is patient data: its words only at debug, and only in development
         // (the call record keeps them).
@@ -259,6 +352,7 @@ impl DialogueActor {
         if self.shared.cfg.log_transcripts {
             tracing::debug!(call_id = %self.shared.call_id(), turn = state.turn_index, transcript = %commit.transcript, "caller said");
         }
+        publish::caller_turn(&self.shared, state.turn_index, &commit.transcript);
         {
             let mut chat = lock(&self.shared.chat);
             chat.push_user(&commit.transcript);
@@ -304,6 +398,7 @@ impl DialogueActor {
             // Fixed text from the configuration: the same for every caller.
             ledger.cacheable = true;
         }
+        publish::agent_said(&self.shared, reply_id, text);
         self.shared.to_tts(TtsMsg::TextAvailable { reply_id });
         state.active = Some(Active {
             reply_id,
@@ -328,6 +423,7 @@ impl DialogueActor {
     /// Cancel the active reply: stop generation, cancel TTS, flush queued audio, and cut the chat
     /// context to the played part.
     fn interrupt(&self, state: &mut DialogueState) {
+        state.recovery.clear();
         let Some(active) = state.active.take() else {
             return;
         };
@@ -381,6 +477,7 @@ impl DialogueActor {
             ledger.playout_finished = true;
         }
         if let Some(active) = state.active.take_if(|a| a.reply_id == reply_id) {
+            state.recovery.clear();
             let spoken = lock(&self.shared.chat).reply_text(reply_id);
             self.record_turn(&active, spoken, false);
         }
@@ -404,6 +501,7 @@ impl DialogueActor {
         self.shared.counters.turns.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::metrics::TURNS).increment(1);
         let latencies = tl.report(&lock(&self.shared.ledger)).latencies();
+        publish::reply_done(&self.shared, tl.turn, &reply, interrupted, &latencies);
         self.shared.record(RecordKind::Turn {
             index: tl.turn,
             transcript: active.transcript.clone(),

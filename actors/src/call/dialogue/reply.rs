@@ -250,6 +250,7 @@ impl Reply {
             ledger.push_text(self.reply_id, text);
         }
         lock(&self.shared.chat).append_assistant_text(self.reply_id, text);
+        super::publish::agent_partial(&self.shared, self.reply_id);
         self.with_timeline(|t| {
             t.first_sentence_at.get_or_insert_with(Instant::now);
         });
