@@ -23,6 +23,8 @@ use tokio::sync::oneshot;
 const KEY: &str = "APIplaygroundtest";
 const SECRET: &str = "playground-test-secret-0123456789abcdef";
 const AGENT: &str = "fd-playground-test";
+/// A well-formed request body.
+const ROOM: &str = r#"{"room":"playground-test"}"#;
 
 /// A stand-in LiveKit server: anything answering HTTP is "up" to the probe.
 async fn fake_livekit() -> String {
@@ -142,14 +144,11 @@ async fn a_valid_request_gets_a_token_for_that_room_only_that_dispatches_the_age
     assert_eq!(agents.len(), 1);
     assert_eq!(agents[0].agent_name, AGENT);
 
-    // Nothing given: random, well-formed names.
-    let (status, _, body) = post(&base, "{}").await;
+    // No identity: a random, well-formed one.
+    let (status, _, body) = post(&base, r#"{"room":"r2"}"#).await;
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
-    assert!(
-        v["room"].as_str().unwrap().starts_with("playground-"),
-        "{v}"
-    );
+    assert_eq!(v["room"], "r2", "{v}");
     assert!(
         v["identity"].as_str().unwrap().starts_with("caller-"),
         "{v}"
@@ -163,8 +162,10 @@ async fn bad_names_are_400_with_a_clear_message() {
     let long = "r".repeat(65);
     let cases = [
         (json!({"room": ""}).to_string(), "room must not be empty"),
+        ("{}".to_owned(), "room is required"),
+        (json!({"identity": "alice"}).to_string(), "room is required"),
         (
-            json!({"identity": ""}).to_string(),
+            json!({"room": "r", "identity": ""}).to_string(),
             "identity must not be empty",
         ),
         (json!({"room": long}).to_string(), "at most 64"),
@@ -174,7 +175,7 @@ async fn bad_names_are_400_with_a_clear_message() {
             "room may only hold",
         ),
         (
-            json!({"identity": "x y"}).to_string(),
+            json!({"room": "r", "identity": "x y"}).to_string(),
             "identity may only hold",
         ),
         ("{\"room\":".to_owned(), "must be JSON"),
@@ -208,10 +209,10 @@ async fn too_many_requests_get_429_with_retry_after() {
     let lk = fake_livekit().await;
     let (base, _stop) = playground(&lk, 2).await;
     for _ in 0..2 {
-        let (status, _, body) = post(&base, "{}").await;
+        let (status, _, body) = post(&base, ROOM).await;
         assert_eq!(status, 200, "{body}");
     }
-    let (status, headers, body) = post(&base, "{}").await;
+    let (status, headers, body) = post(&base, ROOM).await;
     assert_eq!(status, 429, "{body}");
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
@@ -228,7 +229,7 @@ async fn too_many_requests_get_429_with_retry_after() {
 async fn an_unreachable_livekit_server_is_503_naming_it() {
     let down = closed_url().await;
     let (base, _stop) = playground(&down, 20).await;
-    let (status, _, body) = post(&base, "{}").await;
+    let (status, _, body) = post(&base, ROOM).await;
     assert_eq!(status, 503, "{body}");
     let error = error_of(&body);
     assert!(
@@ -272,7 +273,7 @@ async fn with_the_playground_off_every_route_is_404() {
         let r = reqwest::get(format!("{base}{path}")).await.unwrap();
         assert_eq!(r.status(), 404, "{path}");
     }
-    let (status, _, _) = post(&base, "{}").await;
+    let (status, _, _) = post(&base, ROOM).await;
     assert_eq!(status, 404);
     // The rest of the server is there.
     let r = reqwest::get(format!("{base}/worker")).await.unwrap();

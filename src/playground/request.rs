@@ -1,4 +1,5 @@
-//! The token request's body: an optional room and identity, checked before anything is signed.
+//! The token request's body: the room (required) and an optional identity, checked before anything
+//! is signed.
 
 use rand::distr::{Alphanumeric, SampleString};
 
@@ -24,7 +25,7 @@ pub struct TokenRequest {
 }
 
 impl TokenRequest {
-    /// Parse and check the body; an empty body asks for both defaults.
+    /// Parse and check the body: the room must be named; a missing identity gets a random one.
     pub fn parse(body: &[u8]) -> Result<Self, PlaygroundError> {
         let raw: Raw = if body.iter().all(u8::is_ascii_whitespace) {
             Raw::default()
@@ -35,6 +36,11 @@ impl TokenRequest {
                 ))
             })?
         };
+        if raw.room.is_none() {
+            return Err(PlaygroundError::BadRequest(
+                "room is required: send JSON like {\"room\": \"my-room\"}".into(),
+            ));
+        }
         Ok(Self {
             room: name("room", raw.room, "playground")?,
             identity: name("identity", raw.identity, "caller")?,
@@ -80,13 +86,18 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_random_and_well_formed() {
-        let a = TokenRequest::parse(b"{}").unwrap();
-        let b = TokenRequest::parse(b"").unwrap();
-        assert!(a.room.starts_with("playground-") && a.identity.starts_with("caller-"));
-        assert_ne!(a.room, b.room);
-        let again = TokenRequest::parse(a.room.as_bytes());
-        assert!(again.is_err(), "a bare name is not JSON");
+    fn the_room_is_required_and_the_identity_defaults_to_a_random_one() {
+        assert!(err("{}").contains("room is required"));
+        assert!(err("").contains("room is required"));
+        assert!(err(r#"{"identity":"alice"}"#).contains("room is required"));
+        let a = TokenRequest::parse(br#"{"room":"r1"}"#).unwrap();
+        let b = TokenRequest::parse(br#"{"room":"r1"}"#).unwrap();
+        assert!(a.identity.starts_with("caller-"), "{a:?}");
+        assert_ne!(a.identity, b.identity);
+        assert!(
+            TokenRequest::parse(b"r1").is_err(),
+            "a bare name is not JSON"
+        );
     }
 
     #[test]
@@ -99,7 +110,7 @@ mod tests {
         assert!(err(r#"{"room":""}"#).contains("room must not be empty"));
         let long = "r".repeat(65);
         assert!(err(&format!(r#"{{"room":"{long}"}}"#)).contains("65 characters"));
-        assert!(err(r#"{"identity":"a b"}"#).contains("identity may only hold"));
+        assert!(err(r#"{"room":"r","identity":"a b"}"#).contains("identity may only hold"));
         assert!(err(r#"{"room":"caf\u00e9"}"#).contains("'é'"));
         assert!(err(r#"{"room":1}"#).contains("must be JSON"));
         assert!(err(r#"{"rooms":"x"}"#).contains("must be JSON"));

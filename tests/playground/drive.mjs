@@ -88,7 +88,7 @@ async function runDown(page) {
   report.token_statuses = await page.evaluate(async () => {
     const seen = [];
     for (let i = 0; i < 100; i++) {
-      const r = await fetch('/playground/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      const r = await fetch('/playground/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"room":"playground-limit"}' });
       seen.push(r.status);
       if (r.status === 429) break;
     }

@@ -49,13 +49,19 @@ function capitalized(text) {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
+// A fresh room per call: the server dispatches the agent when the room is created.
+function newRoomName() {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  return `playground-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
 async function fetchToken() {
   let res;
   try {
     res = await fetch('/playground/token', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: '{}',
+      body: JSON.stringify({ room: newRoomName() }),
     });
   } catch (err) {
     throw new Error(`Cannot reach the Frontdesk server: ${err.message}`);
