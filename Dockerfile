@@ -19,6 +19,9 @@ COPY config config
 # The manifest names the benches, and the simulated caller's clips live under tests/fixtures.
 COPY benches benches
 COPY tests tests
+# The playground page and its checked-in bundle are compiled into the binary (no npm here).
+COPY web/playground/index.html web/playground/index.html
+COPY web/playground/dist web/playground/dist
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin frontdesk \
