@@ -131,32 +131,10 @@ const NUMBER_WORDS: &[&str] = &[
     "thirtieth",
 ];
 
-const MONTHS: &[&str] = &[
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-    "jan",
-    "feb",
-    "mar",
-    "apr",
-    "jun",
-    "jul",
-    "aug",
-    "sep",
-    "sept",
-    "oct",
-    "nov",
-    "dec",
-];
+/// A month's name or its usual abbreviation (chrono reads "jan" and "january", any case).
+fn names_a_month(w: &str) -> bool {
+    w == "sept" || w.parse::<chrono::Month>().is_ok()
+}
 
 /// Capitalised words STT may write inside a sentence that are no name.
 const CAPITALISED_OK: &[&str] = &[
@@ -328,7 +306,7 @@ pub fn caller_text(raw: &str) -> Result<String, Uncacheable> {
     let q = normalise(raw);
     let flagged = q
         .split(' ')
-        .any(|w| CALLER_WORDS.contains(&w) || NUMBER_WORDS.contains(&w) || MONTHS.contains(&w))
+        .any(|w| CALLER_WORDS.contains(&w) || NUMBER_WORDS.contains(&w) || names_a_month(w))
         || q.contains("i m ");
     if flagged || q.is_empty() {
         return Err(Uncacheable::CallerText);

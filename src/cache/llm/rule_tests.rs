@@ -147,3 +147,39 @@ fn only_requests_for_an_answer_are_cacheable() {
     };
     assert_eq!(assess(&no_system), Err(Uncacheable::NoSystemPrompt));
 }
+
+#[test]
+fn month_names_and_abbreviations_are_caller_words() {
+    let months = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+    ];
+    for m in months {
+        assert!(names_a_month(m), "{m}");
+    }
+    for w in ["ma", "marc", "junes", "septe", "doctor", "monday", ""] {
+        assert!(!names_a_month(w), "{w}");
+    }
+}

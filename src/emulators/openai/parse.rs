@@ -104,7 +104,15 @@ impl std::fmt::Display for Date {
     }
 }
 
-pub(super) const MONTHS: [&str; 12] = [
+/// The first word naming a month in full, and that month (1-12).
+pub(super) fn month_word(ws: &[String]) -> Option<(usize, u32)> {
+    ws.iter().enumerate().find_map(|(i, w)| {
+        let m = MONTHS.iter().position(|m| *m == w.as_str())?;
+        Some((i, m as u32 + 1))
+    })
+}
+
+const MONTHS: [&str; 12] = [
     "january",
     "february",
     "march",
@@ -238,8 +246,7 @@ pub fn date_of_birth(text: &str) -> Option<Date> {
         return Some(d);
     }
     let ws = words(text);
-    let mi = ws.iter().position(|w| MONTHS.contains(&w.as_str()))?;
-    let month = MONTHS.iter().position(|m| *m == ws[mi])? as u32 + 1;
+    let (mi, month) = month_word(&ws)?;
     // "March fourth, 1985" or "the fourth of March 1985".
     if let Some((day, used)) = small_number(&ws, mi + 1) {
         if let Some(y) = year(&ws, mi + 1 + used) {

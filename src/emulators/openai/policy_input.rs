@@ -30,10 +30,7 @@ pub(super) fn phone_number(t: &str) -> Option<String> {
 /// April"), as said; `None` when the text names no such date.
 pub(super) fn invalid_date(text: &str) -> Option<String> {
     let ws = parse::words(text);
-    let mi = ws
-        .iter()
-        .position(|w| parse::MONTHS.contains(&w.as_str()))?;
-    let month = parse::MONTHS.iter().position(|m| *m == ws[mi])? as u32 + 1;
+    let (mi, month) = parse::month_word(&ws)?;
     // The day's words after the month ("thirtieth", "thirty first") or before "of" ("the thirty
     // first of April"), read by the birthday parser in January, where every day 1–31 exists.
     let mut spans = vec![(mi + 1, mi + 3), (mi + 1, mi + 2)];
