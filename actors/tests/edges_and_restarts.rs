@@ -140,39 +140,47 @@ async fn tts_to_room_stays_at_its_bound_when_the_room_stalls() {
     assert_eq!(h.call.wait().await.unwrap().reason, EndReason::CallerHungUp);
 }
 
-#[tokio::test(start_paused = true)]
-async fn tts_failure_mid_reply_re_speaks_the_unplayed_part() {
-    let greeting = "Good morning, you have reached the front desk. How may I help you?";
-    let mut cfg = quiet_config();
-    cfg.dialogue.greeting = greeting.into();
-    let tts = Arc::new(ScriptedTts::new(ScriptedTtsConfig {
-        failing_sessions: 1,
-        ..Default::default()
-    }));
+const GREETING: &str = "Good morning, you have reached the front desk. How may I help you?";
+
+/// The greeting spoken through a TTS built from `cfg`: waits for the reply, checks the TTS child
+/// was restarted once and the caller heard (about) the whole greeting (15 chars/s), hangs up and
+/// returns what was pushed to the TTS.
+async fn greet_through_faulty_tts(cfg: ScriptedTtsConfig) -> Vec<String> {
+    let mut pipeline = quiet_config();
+    pipeline.dialogue.greeting = GREETING.into();
+    let tts = Arc::new(ScriptedTts::new(cfg));
     let p = Providers {
         tts: tts.clone(),
         ..Providers::fast()
     };
-    let mut h = start(cfg, p).await;
+    let mut h = start(pipeline, p).await;
     assert!(h.caller.wait_for_reply(S(15_000), S(600)).await);
     let snap = h.call.snapshot().await.unwrap();
     assert_eq!(snap.restarts.get(&ChildKind::Tts), Some(&1));
-    let spoken = tts.spoken();
-    assert_eq!(spoken.len(), 2, "{spoken:?}");
-    assert!(
-        greeting.ends_with(&spoken[1]),
-        "re-spoken text {:?} is not the rest of the greeting",
-        spoken[1]
-    );
-    // The caller heard (about) the whole greeting: 15 chars/s.
     let heard = h.caller.agent_frames.len() as f64 * 0.02;
-    let expected = greeting.len() as f64 / 15.0;
+    let expected = GREETING.len() as f64 / 15.0;
     assert!(
         heard > expected * 0.8,
         "heard {heard:.2}s of {expected:.2}s"
     );
     h.caller.hang_up().await;
     h.call.wait().await.unwrap();
+    tts.spoken()
+}
+
+#[tokio::test(start_paused = true)]
+async fn tts_failure_mid_reply_re_speaks_the_unplayed_part() {
+    let spoken = greet_through_faulty_tts(ScriptedTtsConfig {
+        failing_sessions: 1,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(spoken.len(), 2, "{spoken:?}");
+    assert!(
+        GREETING.ends_with(&spoken[1]),
+        "re-spoken text {:?} is not the rest of the greeting",
+        spoken[1]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -284,31 +292,13 @@ async fn a_provider_that_fails_at_once_is_restarted_with_backoff() {
 
 #[tokio::test(start_paused = true)]
 async fn a_tts_that_stops_taking_text_is_restarted_and_says_it_all() {
-    let greeting = "Good morning, you have reached the front desk. How may I help you?";
-    let mut cfg = quiet_config();
-    cfg.dialogue.greeting = greeting.into();
-    let tts = Arc::new(ScriptedTts::new(ScriptedTtsConfig {
+    // The first session never takes the text: after the progress deadline the child restarts.
+    let spoken = greet_through_faulty_tts(ScriptedTtsConfig {
         stalled_sessions: 1,
         ..Default::default()
-    }));
-    let p = Providers {
-        tts: tts.clone(),
-        ..Providers::fast()
-    };
-    let mut h = start(cfg, p).await;
-    // The first session never takes the text: after the progress deadline the child restarts.
-    assert!(h.caller.wait_for_reply(S(15_000), S(600)).await);
-    let snap = h.call.snapshot().await.unwrap();
-    assert_eq!(snap.restarts.get(&ChildKind::Tts), Some(&1));
-    assert_eq!(tts.spoken(), vec![greeting.to_string()]);
-    let heard = h.caller.agent_frames.len() as f64 * 0.02;
-    let expected = greeting.len() as f64 / 15.0;
-    assert!(
-        heard > expected * 0.8,
-        "heard {heard:.2}s of {expected:.2}s"
-    );
-    h.caller.hang_up().await;
-    h.call.wait().await.unwrap();
+    })
+    .await;
+    assert_eq!(spoken, vec![GREETING.to_string()]);
 }
 
 #[tokio::test(start_paused = true)]
