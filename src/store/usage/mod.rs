@@ -20,6 +20,7 @@ pub mod gauges;
 pub mod postgres;
 pub mod sqlite;
 
+use frontdesk_actors::cache::CacheSavings;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -125,19 +126,6 @@ pub struct ProviderUsage {
     pub cost_usd: f64,
 }
 
-/// What the response caches saved (the usage table's cache columns, summed).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct CacheUsage {
-    pub tts_hits: u64,
-    pub tts_misses: u64,
-    pub tts_saved_characters: u64,
-    pub llm_hits: u64,
-    pub llm_misses: u64,
-    pub llm_saved_prompt_tokens: u64,
-    pub llm_saved_completion_tokens: u64,
-    pub saved_cost_usd: f64,
-}
-
 /// Calls, their minutes and end reasons, provider usage and cache savings: what the alert gauges
 /// need, without the per-turn work.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -148,7 +136,9 @@ pub struct Summary {
     /// By reason label, sorted; includes [`NOT_ENDED`] and [`IN_PROGRESS`].
     pub end_reasons: Vec<ReasonCount>,
     pub provider: ProviderUsage,
-    pub cache: CacheUsage,
+    /// What the response caches saved: the usage table's cache columns, summed, in the shape a
+    /// call records them.
+    pub cache: CacheSavings,
 }
 
 impl Summary {

@@ -2,10 +2,11 @@
 //! `[$1, $2)`, the end reason's label before any `:`, percentiles by `percentile_cont`.
 
 use deadpool_postgres::Pool;
+use frontdesk_actors::cache::CacheSavings;
 use frontdesk_actors::store::StoreError;
 use tokio_postgres::GenericClient;
 
-use super::{count, reasons, CacheUsage, ProviderUsage, Summary, ToolCount, TurnStats, Window};
+use super::{count, reasons, ProviderUsage, Summary, ToolCount, TurnStats, Window};
 use crate::store::postgres::pool::{db_error, describe_pool};
 
 const CALLS: &str = "SELECT COUNT(*),
@@ -75,7 +76,7 @@ pub async fn summary(pool: &Pool, w: &Window) -> Result<Summary, StoreError> {
 async fn usage(
     c: &impl GenericClient,
     w: &Window,
-) -> Result<(ProviderUsage, CacheUsage), StoreError> {
+) -> Result<(ProviderUsage, CacheSavings), StoreError> {
     let r = c
         .query_one(USAGE, &[&w.since, &w.until])
         .await
@@ -88,7 +89,7 @@ async fn usage(
         tts_characters: n(3),
         cost_usd: r.get(4),
     };
-    let cache = CacheUsage {
+    let cache = CacheSavings {
         tts_hits: n(5),
         tts_misses: n(6),
         tts_saved_characters: n(7),

@@ -4,10 +4,11 @@
 
 use std::sync::{Arc, Mutex};
 
+use frontdesk_actors::cache::CacheSavings;
 use frontdesk_actors::store::StoreError;
 use rusqlite::{params, Connection};
 
-use super::{count, reasons, CacheUsage, ProviderUsage, Summary, ToolCount, TurnStats, Window};
+use super::{count, reasons, ProviderUsage, Summary, ToolCount, TurnStats, Window};
 use crate::store::sqlite::{connect, sqlite_error, ts};
 
 type Shared = Arc<Mutex<Connection>>;
@@ -114,7 +115,7 @@ pub fn summary(c: &Connection, w: &Window) -> rusqlite::Result<Summary> {
     })
 }
 
-fn usage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ProviderUsage, CacheUsage)> {
+fn usage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ProviderUsage, CacheSavings)> {
     let n = |i: usize| r.get::<_, i64>(i).map(count);
     let provider = ProviderUsage {
         stt_audio_seconds: r.get(0)?,
@@ -123,7 +124,7 @@ fn usage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ProviderUsage, CacheUsa
         tts_characters: n(3)?,
         cost_usd: r.get(4)?,
     };
-    let cache = CacheUsage {
+    let cache = CacheSavings {
         tts_hits: n(5)?,
         tts_misses: n(6)?,
         tts_saved_characters: n(7)?,
