@@ -24,7 +24,7 @@ COPY web/playground/index.html web/playground/index.html
 COPY web/playground/dist web/playground/dist
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin frontdesk \
+    cargo build --release --locked --no-default-features --bin frontdesk \
  && cp target/release/frontdesk /usr/local/bin/frontdesk
 
 FROM debian:bookworm-slim AS runtime

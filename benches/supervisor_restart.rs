@@ -36,10 +36,11 @@ const GIVE_UP: Duration = Duration::from_secs(5);
 fn pipeline() -> PipelineConfig {
     let mut cfg = PipelineConfig::default();
     cfg.dialogue.greeting = String::new();
-    // The budget never runs out. A 1 ms window keeps the supervisor's list of recent restarts as
-    // short as it is in production; with the default windows it would grow by one entry per
-    // iteration and its reallocations would show up in the tail.
-    let endless = RestartBudget::new(u32::MAX, 1);
+    // The budget never runs out, and a 0 ms window forgets each restart before the next kill:
+    // every kill is then a crash after a healthy spell, which restarts at once (the path timed
+    // here). Kills inside the window would be a failure spell, which backs off on purpose (200 ms
+    // and more). It also keeps the supervisor's list of recent restarts as short as in production.
+    let endless = RestartBudget::new(u32::MAX, 0);
     let s = &mut cfg.supervision;
     (s.vad, s.stt, s.dialogue, s.tts, s.db_gateway) = (endless, endless, endless, endless, endless);
     cfg

@@ -15,7 +15,7 @@ use frontdesk::console::taps::{Speaker, SttTap, Transcript, TtsTap};
 use frontdesk::simulate::clips::Clips;
 use frontdesk_actors::audio::{AudioFrame, FRAME_DURATION, PIPELINE_RATE};
 use frontdesk_actors::call::{spawn_call, CallDeps, CallSpec, EndReason, NoopObserver};
-use frontdesk_actors::doubles::{LoopbackRoom, RoomEnd};
+use frontdesk_actors::loopback::{LoopbackRoom, RoomEnd};
 use frontdesk_actors::store::{AppointmentStatus, RecordKind, RecordOp};
 use serde_json::Value;
 use tokio::time::{Instant, MissedTickBehavior};

@@ -12,11 +12,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use frontdesk_actors::audio::{samples_per_frame, AudioFrame, FRAME_DURATION, ROOM_RATE};
 use frontdesk_actors::call::{spawn_call, CallDeps, CallSpec, NoopObserver};
-use frontdesk_actors::doubles::memory_store::Clock;
 use frontdesk_actors::doubles::signal::speechlike;
 use frontdesk_actors::doubles::*;
 use frontdesk_actors::provider::Role;
-use frontdesk_actors::store::{RecordKind, Store};
+use frontdesk_actors::store::{Clock, RecordKind, Store};
 use frontdesk_actors::PipelineConfig;
 use pg::{database_url, drop_schema, proxied_store, seeded_store, unique_schema};
 

@@ -8,7 +8,7 @@ use frontdesk::emulators::faults::FaultKind;
 use frontdesk::emulators::Emulator;
 use frontdesk::providers::cartesia::{CartesiaConfig, CartesiaConfigError, CartesiaTts};
 use frontdesk::secret::Secret;
-use frontdesk_actors::doubles::Latency;
+use frontdesk_actors::latency::Latency;
 use frontdesk_actors::provider::{TtsError, TtsEvent, TtsProvider, TtsRequest, TtsSession};
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::timeout;

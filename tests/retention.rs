@@ -56,7 +56,7 @@ impl Db {
     }
 
     async fn store(&self) -> Arc<dyn Store> {
-        let clock: frontdesk_actors::doubles::memory_store::Clock = Arc::new(store_now);
+        let clock: frontdesk_actors::store::Clock = Arc::new(store_now);
         match self {
             Db::Sqlite(path) => Arc::new(SqliteStore::open(path).unwrap().with_clock(clock)),
             Db::Pg { url, schema } => Arc::new(pg::seeded_store(url, schema, clock).await),

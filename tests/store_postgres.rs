@@ -15,8 +15,7 @@ use frontdesk::store::migrate::{MigrateError, Migration, Migrator, POSTGRES};
 use frontdesk::store::postgres::pool;
 use frontdesk::store::{seed, DatabaseConfig};
 use frontdesk_actors::doubles::conformance::{self, StoreMaker};
-use frontdesk_actors::doubles::memory_store::Clock;
-use frontdesk_actors::store::{BookingRequest, RecordKind, RecordOp, Store, StoreError};
+use frontdesk_actors::store::{BookingRequest, Clock, RecordKind, RecordOp, Store, StoreError};
 use pg::{connect, database_url, drop_schema, proxied_store, seeded_store, unique_schema};
 use tokio_postgres::Client;
 

@@ -9,8 +9,7 @@ use frontdesk::store::migrate::{MigrateError, Migration, SQLITE};
 use frontdesk::store::sqlite::migrate::{schema, Migrator};
 use frontdesk::store::sqlite::{connect, seed, SqliteStore};
 use frontdesk_actors::doubles::conformance::{self, mon, now, req, StoreMaker};
-use frontdesk_actors::doubles::memory_store::Clock;
-use frontdesk_actors::store::{BookingRequest, Store, StoreError};
+use frontdesk_actors::store::{BookingRequest, Clock, Store, StoreError};
 
 struct Sqlite;
 

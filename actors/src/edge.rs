@@ -18,7 +18,7 @@ pub enum OverflowPolicy {
 }
 
 /// Why an item left an edge without being consumed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DropReason {
     Overflow,
     Flush,
@@ -240,6 +240,78 @@ impl<T> Edge<T> {
         self.inner.items.notify_one();
         self.inner.space.notify_waiters();
         self.inner.space.notify_one();
+    }
+}
+
+/// The producer's end of an edge: it pushes, and may discard what it queued (a restarted TTS
+/// re-speaks from the unplayed part, so its old audio goes).
+pub struct EdgeTx<T>(Edge<T>);
+/// The consumer's end of an edge.
+pub struct EdgeRx<T>(Edge<T>);
+/// Only the flush of an edge (the dialogue silences queued agent audio on barge-in).
+pub struct EdgeFlush<T>(Edge<T>);
+
+macro_rules! edge_end {
+    ($end:ident) => {
+        impl<T> Clone for $end<T> {
+            fn clone(&self) -> Self {
+                Self(self.0.clone())
+            }
+        }
+        impl<T> std::fmt::Debug for $end<T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_tuple(stringify!($end)).field(&self.0).finish()
+            }
+        }
+        impl<T> $end<T> {
+            pub fn name(&self) -> &'static str {
+                self.0.name()
+            }
+            pub fn flush(&self) -> usize {
+                self.0.flush()
+            }
+        }
+    };
+}
+edge_end!(EdgeTx);
+edge_end!(EdgeRx);
+edge_end!(EdgeFlush);
+
+impl<T> EdgeTx<T> {
+    /// See [`Edge::push`].
+    pub fn push(&self, item: T) -> Result<(), EdgeClosed<T>> {
+        self.0.push(item)
+    }
+
+    /// See [`Edge::send`].
+    pub async fn send(&self, item: T) -> Result<(), EdgeClosed<T>> {
+        self.0.send(item).await
+    }
+}
+
+impl<T> EdgeRx<T> {
+    /// See [`Edge::recv`].
+    pub async fn recv(&self) -> Option<T> {
+        self.0.recv().await
+    }
+
+    pub fn try_recv(&self) -> Option<T> {
+        self.0.try_recv()
+    }
+}
+
+impl<T> Edge<T> {
+    /// A producer's end; the edge itself stays with its owner (the supervisor).
+    pub fn tx(&self) -> EdgeTx<T> {
+        EdgeTx(self.clone())
+    }
+
+    pub fn rx(&self) -> EdgeRx<T> {
+        EdgeRx(self.clone())
+    }
+
+    pub fn flusher(&self) -> EdgeFlush<T> {
+        EdgeFlush(self.clone())
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::call::ports::{Drops, QUEUES};
 use crate::edge::DropReason;
 use crate::tools::ToolStatus;
 
@@ -72,22 +73,32 @@ pub const END_REASONS: &[&str] = &[
 ];
 /// `child` label values of [`ACTOR_RESTARTS`] (`ChildKind::as_str`).
 pub const CHILDREN: &[&str] = &["room", "vad", "stt", "dialogue", "tts", "db_gateway"];
-/// Bounded queues and how each drops, zeroed at start. The call's own edges (the queue table in
-/// `call::shared`): the audio-in edges drop the oldest when full, the agent's audio is flushed on
-/// barge-in. The service's queues: a Cartesia context whose buffer ahead of playout overflows is
-/// failed (and re-spoken by the TTS restart); a cancel for a dropped session that finds the
-/// socket's command queue full is dropped (the socket cancels the context on its next chunk);
-/// a job status that waits too long for the LiveKit connection's outbox is dropped.
-pub const EDGE_DROPS: &[(&str, DropReason)] = &[
-    ("room_to_vad", DropReason::Overflow),
-    ("vad_to_stt", DropReason::Overflow),
-    ("tts_to_room", DropReason::Flush),
-    ("cartesia_context", DropReason::Overflow),
-    ("cartesia_cmd", DropReason::Overflow),
-    ("worker_outbox", DropReason::Overflow),
-];
-/// Queues with a [`EDGE_DEPTH`] gauge, created at 0 at start.
-pub const EDGE_DEPTHS: &[&str] = &["cartesia_context", "worker_outbox"];
+/// Drop series of every queue counted in [`EDGE_DROPPED`], zeroed at start: derived from the
+/// call's queue table (`call::ports::QUEUES`), where each queue's bound and policy are.
+pub fn edge_drops() -> impl Iterator<Item = (&'static str, DropReason)> {
+    QUEUES.iter().flat_map(|q| {
+        let reasons: &'static [DropReason] = match q.drops {
+            Drops::Edge(r) => r,
+            _ => &[],
+        };
+        reasons.iter().map(move |r| (q.name, *r))
+    })
+}
+
+/// Queues with a [`EDGE_DEPTH`] gauge, created at 0 at start (from the queue table).
+pub fn edge_depths() -> impl Iterator<Item = &'static str> {
+    QUEUES.iter().filter(|q| q.depth_gauge).map(|q| q.name)
+}
+
+/// [`RECORD_DROPPED`] reasons: the record outbox's (from the queue table) and a gateway given up.
+fn record_drop_reasons() -> impl Iterator<Item = &'static str> {
+    let outbox = QUEUES.iter().flat_map(|q| match q.drops {
+        Drops::Records(r) => r,
+        _ => &[],
+    });
+    outbox.copied().chain(["gateway_down"])
+}
+
 /// [`INPUT_REJECTED`] series created at start; others appear on their first rejection.
 const KNOWN_REJECTIONS: &[(&str, &str)] = &[
     ("livekit", "text_frame"),
@@ -185,13 +196,13 @@ fn register() {
     for child in ["tts", "room"] {
         metrics::counter!(STALLS, "child" => child).absolute(0);
     }
-    for (edge, reason) in EDGE_DROPS {
-        metrics::counter!(EDGE_DROPPED, "edge" => *edge, "reason" => reason.as_str()).absolute(0);
+    for (edge, reason) in edge_drops() {
+        metrics::counter!(EDGE_DROPPED, "edge" => edge, "reason" => reason.as_str()).absolute(0);
     }
-    for edge in EDGE_DEPTHS {
-        metrics::gauge!(EDGE_DEPTH, "edge" => *edge).set(0.0);
+    for edge in edge_depths() {
+        metrics::gauge!(EDGE_DEPTH, "edge" => edge).set(0.0);
     }
-    for reason in ["outbox_full", "gateway_down"] {
+    for reason in record_drop_reasons() {
         metrics::counter!(RECORD_DROPPED, "reason" => reason).absolute(0);
     }
     for tool in crate::tools::TOOL_NAMES {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use common::*;
 use frontdesk_actors::audio::{AudioFrame, ROOM_RATE};
 use frontdesk_actors::call::room::RoomActor;
-use frontdesk_actors::call::shared::CallShared;
+use frontdesk_actors::call::wiring::CallWiring;
 use frontdesk_actors::call::{CallDeps, CallSpec, ChildKind, EndReason};
 use frontdesk_actors::doubles::signal::{frames, speechlike};
 use frontdesk_actors::doubles::*;
@@ -72,22 +72,18 @@ async fn room_to_vad_stays_at_its_bound_when_vad_stalls() {
         room: "r".into(),
         caller: "x".into(),
     };
-    let shared = CallShared::new(
+    let call = CallWiring::new(
         spec,
         quiet_config(),
         deps(Arc::new(StalledStt)),
         &[frontdesk_actors::audio::ROOM_RATE],
-    );
-    let (end, link) = LoopbackRoom::pair(256);
-    let (room, _) = Actor::spawn(
         None,
-        RoomActor {
-            shared: Arc::clone(&shared),
-        },
-        link,
     )
-    .await
     .unwrap();
+    let (end, link) = LoopbackRoom::pair(256);
+    let (room, _) = Actor::spawn(None, RoomActor { ports: call.room() }, link)
+        .await
+        .unwrap();
     for f in frames(
         &speechlike(ROOM_RATE, S(2_000), 0),
         ROOM_RATE,
@@ -96,7 +92,7 @@ async fn room_to_vad_stays_at_its_bound_when_vad_stalls() {
         end.audio.send(f).await.unwrap();
     }
     tokio::time::sleep(S(100)).await;
-    let e = &shared.room_to_vad;
+    let e = &call.edges.room_to_vad;
     assert_eq!(e.len(), e.capacity());
     // 100 frames in, the resampler holds back at most one; everything else is queued or counted.
     assert!(e.pushed() >= 99);

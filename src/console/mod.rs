@@ -12,7 +12,7 @@ use std::time::Duration;
 use frontdesk_actors::audio::resample::Resampler;
 use frontdesk_actors::audio::{AudioFrame, FRAME_DURATION, ROOM_RATE};
 use frontdesk_actors::call::{spawn_call, CallDeps, CallObserver, CallSpec, EndReason, TurnReport};
-use frontdesk_actors::doubles::{LoopbackRoom, RoomEnd};
+use frontdesk_actors::loopback::{LoopbackRoom, RoomEnd};
 use tokio::time::Instant;
 
 use self::taps::{SttTap, Transcript, TtsTap};

@@ -12,7 +12,7 @@ pub const PACKETS_SENT: &str = "frontdesk_room_packets_sent_total";
 pub const CONCEALED_SECONDS: &str = "frontdesk_room_concealed_audio_seconds_total";
 
 /// Edge names of the transport's own queues (in `frontdesk_edge_dropped_items_total`).
-pub const EDGE_INBOUND: &str = "room_link_audio";
+pub const EDGE_INBOUND: &str = frontdesk_actors::call::ports::ROOM_LINK_AUDIO.name;
 pub const EDGE_OUTBOUND: &str = "room_output";
 
 pub fn describe() {

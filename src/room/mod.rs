@@ -47,9 +47,9 @@ use roster::Party;
 use session::{LinkEnds, Session};
 
 /// Control events queued towards the call.
-const EVENTS_QUEUE: usize = 16;
+const EVENTS_QUEUE: usize = frontdesk_actors::call::ports::ROOM_EVENTS.fixed_bound();
 /// Transcript segments and turn metrics queued from the call (a few per turn).
-const DATA_QUEUE: usize = 32;
+const DATA_QUEUE: usize = frontdesk_actors::call::ports::ROOM_DATA.fixed_bound();
 
 /// Joins LiveKit rooms as the agent (or, for `loadtest`, as a caller talking to an agent).
 #[derive(Clone, Debug)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use frontdesk_actors::audio::{samples_per_frame, AudioFrame, FRAME_DURATION, PIPELINE_RATE};
-use frontdesk_actors::doubles::RoomEnd;
+use frontdesk_actors::loopback::RoomEnd;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::clips::Clips;

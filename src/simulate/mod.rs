@@ -1,6 +1,7 @@
 //! `frontdesk simulate`: many concurrent calls, each a real call tree, against a simulated caller
-//! that speaks recorded lines in real time. Providers are the in-process doubles with configurable
-//! latency (the wire emulators replace them in a later step).
+//! that speaks recorded lines in real time. Providers are the emulators on loopback ports with the
+//! real clients (`--providers wire`) or the in-process doubles with configurable latency
+//! (`--providers doubles`, only in a build with the `simulate` feature, which is the default).
 
 pub mod caller;
 pub mod clips;
@@ -20,7 +21,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use frontdesk_actors::call::{spawn_call, CallDeps, CallSpec, EndReason};
-use frontdesk_actors::doubles::*;
+#[cfg(feature = "simulate")]
+use frontdesk_actors::doubles::{
+    MemoryStore, ScriptedLlm, ScriptedLlmConfig, ScriptedStt, ScriptedSttConfig, ScriptedTts,
+    ScriptedTtsConfig, TranscriptMode,
+};
+#[cfg(feature = "simulate")]
+use frontdesk_actors::latency::Latency;
+use frontdesk_actors::loopback::LoopbackRoom;
 use frontdesk_actors::store::Store;
 use frontdesk_actors::PipelineConfig;
 use tokio::task::JoinSet;
@@ -37,6 +45,10 @@ pub const DEFAULT_LOG_LEVEL: &str = "warn";
 /// The TTS rate of the default config (Cartesia at 24 kHz), which the room's Opus track takes as
 /// it is: a simulated call resamples exactly where a real one does (nowhere).
 const TTS_RATE: u32 = 24_000;
+/// Why `--providers doubles` / `--store memory` fail in a build without the test doubles.
+#[cfg(not(feature = "simulate"))]
+const NO_DOUBLES: &str =
+    "this build has no test doubles (built without the `simulate` feature): use --providers wire and --store sqlite";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProviderMode {
@@ -119,13 +131,22 @@ impl SimArgs {
 
     fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
         Ok(match self.store {
+            #[cfg(feature = "simulate")]
             StoreMode::Memory => Arc::new(MemoryStore::seeded()),
+            #[cfg(not(feature = "simulate"))]
+            StoreMode::Memory => anyhow::bail!(NO_DOUBLES),
             StoreMode::Sqlite => Arc::new(crate::store::sqlite::SqliteStore::open(":memory:")?),
         })
     }
 
+    #[cfg(not(feature = "simulate"))]
+    fn doubles(&self, _clips: &Clips) -> anyhow::Result<Providers> {
+        anyhow::bail!(NO_DOUBLES)
+    }
+
     /// The in-process doubles, with this run's latencies.
-    fn doubles(&self, clips: &Clips) -> Providers {
+    #[cfg(feature = "simulate")]
+    fn doubles(&self, clips: &Clips) -> anyhow::Result<Providers> {
         let j = self.jitter_ms;
         let stt = ScriptedStt::new(ScriptedSttConfig {
             mode: TranscriptMode::PerCall {
@@ -147,12 +168,12 @@ impl SimArgs {
             sample_rate: TTS_RATE,
             ..Default::default()
         });
-        Providers {
+        Ok(Providers {
             stt: Arc::new(stt),
             llm: Arc::new(llm),
             tts: Arc::new(tts),
             breakers: vec![],
-        }
+        })
     }
 
     fn settings(&self) -> BTreeMap<String, String> {
@@ -257,7 +278,7 @@ impl Sim {
         let clips = Clips::load()?;
         let p = match &wire {
             Some(w) => w.providers.clone(),
-            None => args.doubles(&clips),
+            None => args.doubles(&clips)?,
         };
         let collector = Arc::new(Collector::new()?);
         let deps = CallDeps {
@@ -368,7 +389,11 @@ async fn one_call(
     };
     let call_id = spec.call_id.clone();
     let call = spawn_call(spec, pipeline, deps, link).await?;
-    let stats = Caller::new(end, clips, cfg).with_script(script).run().await;
+    // The caller stands in for the room transport's media side, which runs on the media runtime.
+    let caller = Caller::new(end, clips, cfg).with_script(script).run();
+    let stats = frontdesk_actors::call::pump::spawn_on_media(caller)
+        .await
+        .map_err(|e| anyhow::anyhow!("simulated caller {i} failed: {e}"))?;
     match tokio::time::timeout(Duration::from_secs(30), call.wait()).await {
         Ok(Some(o)) if o.reason == EndReason::CallerHungUp => {}
         Ok(Some(o)) => tracing::warn!(call = i, reason = %o.reason, "call ended abnormally"),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use frontdesk_actors::doubles::LoopbackRoom;
+use frontdesk_actors::loopback::LoopbackRoom;
 use frontdesk_actors::provider::{JoinRequest, RoomError, RoomIo, RoomLink};
 
 use super::caller::{Caller, CallerConfig};

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use frontdesk_actors::doubles::Latency;
+use anyhow::Context;
+
+use frontdesk_actors::latency::Latency;
 
 use super::SimArgs;
 use crate::emulators::faults::FaultConfig;
@@ -48,6 +50,49 @@ pub struct Wire {
     /// Primaries first, then (with `--fallback`) the secondaries.
     pub emulators: Vec<Emulator>,
     pub providers: Providers,
+    /// Where the emulators run; last, so it goes after them.
+    _vendors: Vendors,
+}
+
+/// The emulators' own runtime. In production the providers are other machines: here they share
+/// the process and its cores (their CPU is in the report), but not the run queue, so a burst of
+/// emulator work never sits ahead of the calls' dialogues and replies (and the other way round).
+struct Vendors(Option<tokio::runtime::Runtime>);
+
+impl Vendors {
+    fn start() -> anyhow::Result<Self> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("frontdesk-vendors")
+            .enable_all()
+            .build()?;
+        Ok(Self(Some(rt)))
+    }
+
+    /// Start one emulator set on this runtime (its server tasks and connections stay there).
+    async fn emulators(
+        &self,
+        args: &SimArgs,
+        script: &[String],
+        faults: WireFaults,
+        scenarios: bool,
+    ) -> anyhow::Result<EmulatorSet> {
+        let rt = self.0.as_ref().context("vendor runtime stopped")?;
+        let (args, script) = (args.clone(), script.to_vec());
+        rt.spawn(async move { EmulatorSet::start(&args, &script, faults, scenarios).await })
+            .await
+            .context("starting the emulators")?
+    }
+}
+
+impl Drop for Vendors {
+    fn drop(&mut self) {
+        // Dropped from async code (the simulation, tests): a blocking shutdown would panic there.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl Wire {
@@ -73,7 +118,8 @@ impl Wire {
         faults: WireFaults,
         scenarios: bool,
     ) -> anyhow::Result<Self> {
-        let primary = EmulatorSet::start(args, &script, faults, scenarios).await?;
+        let vendors = Vendors::start()?;
+        let primary = vendors.emulators(args, &script, faults, scenarios).await?;
         let mut cfg = ProvidersConfig {
             deepgram: primary.deepgram(),
             openai: primary.openai(),
@@ -82,8 +128,9 @@ impl Wire {
         };
         let mut emulators = primary.emulators;
         if args.fallback {
-            let second =
-                EmulatorSet::start(args, &script, WireFaults::default(), scenarios).await?;
+            let second = vendors
+                .emulators(args, &script, WireFaults::default(), scenarios)
+                .await?;
             cfg.secondary = Secondaries {
                 deepgram: Some(second.deepgram()),
                 openai: Some(second.openai()),
@@ -98,6 +145,7 @@ impl Wire {
         Ok(Self {
             emulators,
             providers: cfg.build()?,
+            _vendors: vendors,
         })
     }
 

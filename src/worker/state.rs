@@ -133,7 +133,7 @@ pub(crate) fn cpu_overloaded(cpu: f32, threshold: f32) -> bool {
 }
 
 /// Metric label of the outbox in `frontdesk_edge_depth` and `frontdesk_edge_dropped_items_total`.
-pub(crate) const OUTBOX_EDGE: &str = "worker_outbox";
+pub(crate) const OUTBOX_EDGE: &str = frontdesk_actors::call::ports::WORKER_OUTBOX.name;
 /// Room in the outbox beyond two statuses per call slot.
 pub(crate) const OUTBOX_SPARE: usize = 16;
 /// How long a job status waits for room in a full outbox before it is dropped.

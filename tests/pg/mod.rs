@@ -11,7 +11,7 @@ use frontdesk::secret::Secret;
 use frontdesk::store::migrate::{Migrator, POSTGRES};
 use frontdesk::store::postgres::{pool, PgStore};
 use frontdesk::store::{seed, DatabaseConfig};
-use frontdesk_actors::doubles::memory_store::Clock;
+use frontdesk_actors::store::Clock;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_postgres::{Client, NoTls};
 

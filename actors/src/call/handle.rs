@@ -6,7 +6,8 @@ use ractor::{Actor, ActorRef, SpawnErr};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::supervisor::{CallSnapshot, CallSupervisor, SupervisorArgs, SupervisorMsg};
+use super::msg::{CallSnapshot, SupervisorMsg};
+use super::supervisor::{CallSupervisor, SupervisorArgs};
 use super::{CallDeps, CallOutcome, CallSpec, EndReason};
 use crate::config::PipelineConfig;
 use crate::provider::RoomLink;

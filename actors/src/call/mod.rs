@@ -1,10 +1,16 @@
-//! One call = one supervised tree of actors (see `supervisor`). Audio travels on the supervisor's
-//! bounded edges (`shared`); control and events travel through mailboxes.
+//! One call = one supervised tree of actors (see `supervisor` and `actors/README.md`). Each child
+//! gets typed ports (`ports`) wired by the supervisor (`wiring`): audio travels on bounded edges made
+//! from the one queue table (`ports::QUEUES`); control and events travel through mailboxes, with
+//! message types in `msg`.
 
+pub mod context;
 pub mod db_gateway;
 pub mod dialogue;
 pub mod handle;
 pub mod ledger;
+pub mod msg;
+pub mod outbox;
+pub mod ports;
 pub mod pump;
 pub mod replay;
 pub mod room;
@@ -14,6 +20,7 @@ pub mod supervisor;
 pub mod timeline;
 pub mod tts;
 pub mod vad;
+pub mod wiring;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +29,8 @@ use crate::provider::{LlmProvider, SttProvider, TtsProvider};
 use crate::store::Store;
 
 pub use handle::{spawn_call, CallHandle};
-pub use supervisor::{CallSnapshot, CallSupervisor, SupervisorMsg};
+pub use msg::{CallSnapshot, SupervisorMsg};
+pub use supervisor::CallSupervisor;
 pub use timeline::TurnReport;
 
 /// What a call needs from outside, injected once.

@@ -32,6 +32,20 @@ pub fn start_media_runtime(threads: usize) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Spawn `fut` on the media runtime if there is one (see [`start_media_runtime`]), else on the
+/// caller's: per-frame work outside the call tree (the room transport's decoders, simulated
+/// callers) keeps off the runtime that runs dialogues and replies, as the pumps do.
+pub fn spawn_on_media<F>(fut: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match MEDIA.get() {
+        Some(rt) => rt.spawn(fut),
+        None => tokio::spawn(fut),
+    }
+}
+
 /// Aborts the task when dropped (including when the owning actor panics).
 #[derive(Debug)]
 pub struct TaskGuard(JoinHandle<()>);
@@ -43,10 +57,7 @@ impl TaskGuard {
 
     /// On the media runtime if there is one (see [`start_media_runtime`]).
     pub fn spawn_media(fut: impl Future<Output = ()> + Send + 'static) -> Self {
-        match MEDIA.get() {
-            Some(rt) => Self(rt.spawn(fut)),
-            None => Self(tokio::spawn(fut)),
-        }
+        Self(spawn_on_media(fut))
     }
 
     pub fn is_finished(&self) -> bool {

@@ -4,15 +4,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::audio::AudioFrame;
-
-/// What flows on the vad → stt edge.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SttInput {
-    Audio(AudioFrame),
-    /// The VAD saw the end of speech: ask the provider to finalize.
-    EndOfSpeech,
-}
+pub use super::msg::SttInput;
 
 #[derive(Debug)]
 struct Entry {
@@ -124,7 +116,7 @@ mod tests {
     use super::*;
 
     fn frame(i: u64) -> SttInput {
-        SttInput::Audio(AudioFrame::silence(
+        SttInput::Audio(crate::audio::AudioFrame::silence(
             16_000,
             320,
             Duration::from_millis(20 * i),

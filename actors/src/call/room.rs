@@ -3,50 +3,27 @@
 //! The pumps run outside the call's span: entering a span per frame cost ~5 % of all CPU at 500
 //! calls, and every log line here names the call itself.
 
-use std::sync::Arc;
-
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::{sleep_until, Instant};
 
-use super::dialogue::DialogueMsg;
+pub use super::msg::{AgentOut, Arrived, RoomMsg};
+use super::msg::{DialogueMsg, SupervisorMsg};
+use super::ports::RoomPorts;
 use super::pump::{spawn_pump, TaskGuard};
-use super::shared::{lock, CallShared};
-use super::supervisor::SupervisorMsg;
+use super::shared::lock;
 use super::EndReason;
 use crate::audio::resample::Resampler;
 use crate::audio::{AudioFrame, FRAME_DURATION, PIPELINE_RATE};
 use crate::edge::DropReason;
 use crate::provider::{AgentAudioOut, RoomEvent, RoomLink};
 
-/// What flows on the room → vad edge: a 16 kHz frame and when the room delivered it, so the VAD
-/// can see how long audio queued before it (the turn's clock starts at the arrival).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Arrived {
-    pub frame: AudioFrame,
-    pub arrived: Instant,
-}
-
-/// What flows on the tts → room edge.
-#[derive(Clone, Debug, PartialEq)]
-pub enum AgentOut {
-    /// One 20 ms frame at the room rate.
-    Audio { reply_id: u64, frame: AudioFrame },
-    /// The reply's last frame has been queued.
-    EndOfReply { reply_id: u64 },
-}
-
 pub struct RoomActor {
-    pub shared: Arc<CallShared>,
+    pub ports: RoomPorts,
 }
 
 pub struct RoomState {
     _ingress: TaskGuard,
     _egress: TaskGuard,
-}
-
-#[derive(Debug)]
-pub enum RoomMsg {
-    PumpExited(Result<(), String>),
 }
 
 impl Actor for RoomActor {
@@ -69,12 +46,12 @@ impl Actor for RoomActor {
             _ingress: spawn_pump(
                 &myself,
                 RoomMsg::PumpExited,
-                ingress(Arc::clone(&self.shared), audio, events),
+                ingress(self.ports.clone(), audio, events),
             ),
             _egress: spawn_pump(
                 &myself,
                 RoomMsg::PumpExited,
-                egress(Arc::clone(&self.shared), output),
+                egress(self.ports.clone(), output),
             ),
         })
     }
@@ -101,7 +78,7 @@ struct Inbound {
 
 impl Inbound {
     /// `arrived`: when the room handed the frame over, for the input lag at the VAD.
-    fn push(&mut self, shared: &CallShared, frame: &AudioFrame, arrived: Instant) {
+    fn push(&mut self, ports: &RoomPorts, frame: &AudioFrame, arrived: Instant) {
         if frame.sample_rate == 0 || frame.is_empty() {
             crate::metrics::input_rejected("room", "empty_frame");
             return;
@@ -114,7 +91,7 @@ impl Inbound {
                 }
                 Err(e) => {
                     crate::metrics::input_rejected("room", "unsupported_rate");
-                    tracing::warn!(call_id = %shared.call_id(), turn = shared.turn(), error = %e, "caller audio rejected");
+                    tracing::warn!(call_id = %ports.call.call_id(), turn = ports.call.turn(), error = %e, "caller audio rejected");
                     return;
                 }
             }
@@ -124,13 +101,13 @@ impl Inbound {
         }
         for f in self.out.drain(..) {
             // drop-oldest: never blocks the room, counted by the edge.
-            let _ = shared.room_to_vad.push(Arrived { frame: f, arrived });
+            let _ = ports.to_vad.push(Arrived { frame: f, arrived });
         }
     }
 }
 
 async fn ingress(
-    shared: Arc<CallShared>,
+    ports: RoomPorts,
     mut audio: tokio::sync::mpsc::Receiver<AudioFrame>,
     mut events: tokio::sync::mpsc::Receiver<RoomEvent>,
 ) -> Result<(), String> {
@@ -147,31 +124,31 @@ async fn ingress(
             ev = events.recv() => match ev {
                 None => break EndReason::CallerHungUp,
                 Some(ev) => {
-                    if let Some(reason) = on_event(&shared, ev) {
+                    if let Some(reason) = on_event(&ports, ev) {
                         break reason;
                     }
                 }
             },
             frame = audio.recv(), if audio_open => match frame {
-                Some(frame) => inbound.push(&shared, &frame, Instant::now()),
+                Some(frame) => inbound.push(&ports, &frame, Instant::now()),
                 None => audio_open = false,
             },
         }
     };
-    shared.to_supervisor(SupervisorMsg::RoomClosed(reason));
+    ports.supervisor.send(SupervisorMsg::RoomClosed(reason));
     Ok(())
 }
 
 /// What a room event means for the call: `Some` ends it.
-fn on_event(shared: &CallShared, ev: RoomEvent) -> Option<EndReason> {
-    let (call_id, turn) = (shared.call_id(), shared.turn());
+fn on_event(ports: &RoomPorts, ev: RoomEvent) -> Option<EndReason> {
+    let (call_id, turn) = (ports.call.call_id(), ports.call.turn());
     match ev {
         RoomEvent::ParticipantLeft { .. } => Some(EndReason::CallerHungUp),
         RoomEvent::Disconnected { reason } => Some(EndReason::RoomFailed(reason)),
         RoomEvent::NoCallerAudio => {
             tracing::warn!(%call_id, turn, "no caller audio in the room: saying so, then ending the call");
-            let text = shared.cfg.dialogue.no_audio_prompt.clone();
-            shared.to_dialogue(DialogueMsg::Farewell {
+            let text = ports.no_audio_prompt.clone();
+            ports.dialogue.send(DialogueMsg::Farewell {
                 text,
                 reason: EndReason::NoCallerAudio,
             });
@@ -202,8 +179,8 @@ fn on_event(shared: &CallShared, ev: RoomEvent) -> Option<EndReason> {
 const HOLD_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Wait while the caller's speech holds this reply's playout.
-async fn hold(shared: &CallShared, reply_id: u64) {
-    while lock(&shared.ledger).is_held(reply_id) {
+async fn hold(ports: &RoomPorts, reply_id: u64) {
+    while lock(&ports.ledger).is_held(reply_id) {
         tokio::time::sleep(HOLD_POLL).await;
     }
 }
@@ -211,11 +188,11 @@ async fn hold(shared: &CallShared, reply_id: u64) {
 /// The room must take each frame within the progress deadline: a stalled output ends the call
 /// with that reason rather than leaving the caller in silence.
 async fn send_within(
-    shared: &CallShared,
+    ports: &RoomPorts,
     out: &mut dyn AgentAudioOut,
     frame: AudioFrame,
 ) -> Result<(), String> {
-    let deadline = shared.cfg.supervision.progress_deadline();
+    let deadline = ports.progress_deadline;
     match tokio::time::timeout(deadline, out.send(frame)).await {
         Ok(r) => r.map_err(|e| e.to_string()),
         Err(_) => {
@@ -228,20 +205,20 @@ async fn send_within(
     }
 }
 
-async fn egress(shared: Arc<CallShared>, mut out: Box<dyn AgentAudioOut>) -> Result<(), String> {
+async fn egress(ports: RoomPorts, mut out: Box<dyn AgentAudioOut>) -> Result<(), String> {
     let mut next_due = Instant::now();
-    while let Some(item) = shared.tts_to_room.recv().await {
+    while let Some(item) = ports.from_tts.recv().await {
         match item {
             AgentOut::Audio { reply_id, frame } => {
                 let segment = {
-                    let l = lock(&shared.ledger);
+                    let l = lock(&ports.ledger);
                     l.is_current(reply_id).then(|| l.segment())
                 };
                 let Some(segment) = segment else {
-                    crate::metrics::edge_dropped("tts_to_room", DropReason::Flush, 1);
+                    crate::metrics::edge_dropped(ports.from_tts.name(), DropReason::Flush, 1);
                     continue;
                 };
-                hold(&shared, reply_id).await;
+                hold(&ports, reply_id).await;
                 let now = Instant::now();
                 if next_due > now {
                     sleep_until(next_due).await;
@@ -251,22 +228,26 @@ async fn egress(shared: Arc<CallShared>, mut out: Box<dyn AgentAudioOut>) -> Res
                 // A barge-in may have cancelled the reply while we waited for the frame's slot,
                 // or a TTS restart (its edge flushed) re-speaks from before this frame.
                 let stale = {
-                    let l = lock(&shared.ledger);
+                    let l = lock(&ports.ledger);
                     !l.is_current(reply_id) || l.segment() != segment
                 };
                 if stale {
-                    crate::metrics::edge_dropped("tts_to_room", DropReason::Flush, 1);
+                    crate::metrics::edge_dropped(ports.from_tts.name(), DropReason::Flush, 1);
                     continue;
                 }
                 let d = frame.duration();
-                send_within(&shared, out.as_mut(), frame).await?;
+                send_within(&ports, out.as_mut(), frame).await?;
                 next_due += FRAME_DURATION;
-                if lock(&shared.ledger).audio_played(reply_id, d, Instant::now()) {
-                    shared.to_dialogue(DialogueMsg::PlayoutStarted { reply_id });
+                if lock(&ports.ledger).audio_played(reply_id, d, Instant::now()) {
+                    ports
+                        .dialogue
+                        .send(DialogueMsg::PlayoutStarted { reply_id });
                 }
             }
             AgentOut::EndOfReply { reply_id } => {
-                shared.to_dialogue(DialogueMsg::PlayoutFinished { reply_id });
+                ports
+                    .dialogue
+                    .send(DialogueMsg::PlayoutFinished { reply_id });
             }
         }
     }

@@ -3,7 +3,6 @@
 //! opens a new session and first sends the log again, so an utterance cut by a crash still yields
 //! its transcript.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -11,10 +10,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::dialogue::DialogueMsg;
+pub use super::msg::SttMsg;
+use super::msg::{DialogueMsg, SttInput};
+use super::ports::SttPorts;
 use super::pump::{spawn_pump, TaskGuard};
-use super::replay::SttInput;
-use super::shared::{lock, CallShared};
+use super::shared::lock;
 use crate::audio::PIPELINE_RATE;
 use crate::provider::{SttError, SttEvent, SttSession, SttSessionConfig, SttSink};
 
@@ -22,20 +22,13 @@ use crate::provider::{SttError, SttEvent, SttSession, SttSessionConfig, SttSink}
 const CLOSE_GRACE: Duration = Duration::from_millis(1_000);
 
 pub struct SttActor {
-    pub shared: Arc<CallShared>,
+    pub ports: SttPorts,
 }
 
 pub struct SttState {
     control: mpsc::Sender<()>,
     drained: Option<RpcReplyPort<()>>,
     _pump: TaskGuard,
-}
-
-#[derive(Debug)]
-pub enum SttMsg {
-    PumpExited(Result<(), String>),
-    /// Close the stream gracefully (hang-up): remaining results are delivered, then the actor stops.
-    Drain(RpcReplyPort<()>),
 }
 
 impl Actor for SttActor {
@@ -49,24 +42,24 @@ impl Actor for SttActor {
         _: (),
     ) -> Result<SttState, ActorProcessingErr> {
         let cfg = SttSessionConfig {
-            call_id: self.shared.call_id().to_string(),
+            call_id: self.ports.call.call_id().to_string(),
             sample_rate: PIPELINE_RATE,
             language: "en".into(),
         };
-        let session = self.shared.deps.stt.connect(&cfg).await?;
-        let replay = lock(&self.shared.replay).restart();
+        let session = self.ports.provider.connect(&cfg).await?;
+        let replay = lock(&self.ports.replay).restart();
         if !replay.is_empty() {
-            tracing::info!(call_id = %self.shared.call_id(), turn = self.shared.turn(), items = replay.len(), "replaying audio to new stt session");
+            tracing::info!(call_id = %self.ports.call.call_id(), turn = self.ports.call.turn(), items = replay.len(), "replaying audio to new stt session");
         }
         let (control, control_rx) = mpsc::channel(1);
-        let pump = run(Arc::clone(&self.shared), session, replay, control_rx);
+        let pump = run(self.ports.clone(), session, replay, control_rx);
         Ok(SttState {
             control,
             drained: None,
             _pump: spawn_pump(
                 &myself,
                 SttMsg::PumpExited,
-                pump.instrument(self.shared.span.clone()),
+                pump.instrument(self.ports.call.span().clone()),
             ),
         })
     }
@@ -95,31 +88,31 @@ impl Actor for SttActor {
 }
 
 async fn send(
-    shared: &CallShared,
+    ports: &SttPorts,
     sink: &mut Box<dyn SttSink>,
     input: &SttInput,
 ) -> Result<(), SttError> {
     match input {
         SttInput::Audio(frame) => {
-            lock(&shared.usage).stt_audio_seconds += frame.duration().as_secs_f64();
+            lock(&ports.usage).stt_audio_seconds += frame.duration().as_secs_f64();
             sink.send_audio(frame).await
         }
         SttInput::EndOfSpeech => sink.finalize().await,
     }
 }
 
-fn deliver(shared: &CallShared, ev: SttEvent) {
+fn deliver(ports: &SttPorts, ev: SttEvent) {
     if let SttEvent::Final { end, .. } = &ev {
-        lock(&shared.replay).ack(*end);
+        lock(&ports.replay).ack(*end);
     }
-    shared.to_dialogue(DialogueMsg::Stt {
+    ports.dialogue.send(DialogueMsg::Stt {
         ev,
         at: Instant::now(),
     });
 }
 
 async fn run(
-    shared: Arc<CallShared>,
+    ports: SttPorts,
     session: SttSession,
     replay: Vec<SttInput>,
     mut control: mpsc::Receiver<()>,
@@ -129,7 +122,7 @@ async fn run(
         mut events,
     } = session;
     for input in &replay {
-        send(&shared, &mut sink, input)
+        send(&ports, &mut sink, input)
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -138,26 +131,26 @@ async fn run(
             biased;
             _ = control.recv() => break,
             ev = events.recv() => match ev {
-                Some(Ok(ev)) => deliver(&shared, ev),
+                Some(Ok(ev)) => deliver(&ports, ev),
                 Some(Err(e)) => return Err(e.to_string()),
                 None => return Err("stt session ended unexpectedly".into()),
             },
-            input = shared.vad_to_stt.recv() => match input {
+            input = ports.from_vad.recv() => match input {
                 Some(input) => {
-                    lock(&shared.replay).record(&input);
-                    send(&shared, &mut sink, &input).await.map_err(|e| e.to_string())?;
+                    lock(&ports.replay).record(&input);
+                    send(&ports, &mut sink, &input).await.map_err(|e| e.to_string())?;
                 }
                 None => break,
             },
         }
     }
-    close(&shared, sink, events).await;
+    close(&ports, sink, events).await;
     Ok(())
 }
 
 /// Hang-up: ask the provider to finish, deliver what it still sends, within a grace period.
 async fn close(
-    shared: &CallShared,
+    ports: &SttPorts,
     mut sink: Box<dyn SttSink>,
     mut events: mpsc::Receiver<Result<SttEvent, SttError>>,
 ) {
@@ -166,10 +159,10 @@ async fn close(
         // Our half must go for the provider's event stream to end.
         drop(sink);
         while let Some(Ok(ev)) = events.recv().await {
-            deliver(shared, ev);
+            deliver(ports, ev);
         }
     };
     if tokio::time::timeout(CLOSE_GRACE, drain).await.is_err() {
-        tracing::debug!(call_id = %shared.call_id(), turn = shared.turn(), "stt close timed out");
+        tracing::debug!(call_id = %ports.call.call_id(), turn = ports.call.turn(), "stt close timed out");
     }
 }

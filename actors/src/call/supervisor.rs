@@ -1,30 +1,28 @@
-//! CallSupervisor: owns the call's shared state and edges, starts the six children, restarts a
+//! CallSupervisor: owns the call's state and edges (`wiring`), hands each child its ports, starts the six children, restarts a
 //! failed child within its budget (the architecture's supervision table), and ends the call cleanly
 //! with a recorded reason.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 use backon::ExponentialBackoff;
-use ractor::{
-    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr,
-    SupervisionEvent,
-};
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::db_gateway::{DbGatewayActor, DbMsg};
-use super::dialogue::{DialogueActor, DialogueMsg};
+use super::db_gateway::DbGatewayActor;
+use super::dialogue::DialogueActor;
+pub use super::msg::{CallSnapshot, SupervisorMsg};
+use super::msg::{DbMsg, DialogueMsg, SttMsg};
 use super::room::RoomActor;
-use super::shared::{lock, CallShared};
-use super::stt::{SttActor, SttMsg};
+use super::shared::lock;
+use super::stt::SttActor;
 use super::tts::TtsActor;
 use super::vad::VadActor;
-use super::{CallDeps, CallOutcome, CallSpec, ChildKind, EdgeStats, EndReason};
+use super::wiring::CallWiring;
+use super::{CallDeps, CallOutcome, CallSpec, ChildKind, EndReason};
 use crate::config::{PipelineConfig, RestartBudget};
-use crate::edge::Edge;
 use crate::provider::RoomLink;
 use crate::store::RecordKind;
 
@@ -33,31 +31,7 @@ const STOP_GRACE: Duration = Duration::from_millis(500);
 /// Time for the call record to reach the store at the end of the call.
 const FINAL_FLUSH: Duration = Duration::from_secs(3);
 
-#[derive(Debug)]
-pub enum SupervisorMsg {
-    /// The room is gone (caller hung up or media failed).
-    RoomClosed(EndReason),
-    /// End the call (farewell spoken, shutdown, agent hang-up).
-    EndCall(EndReason),
-    /// Retry starting a child whose previous start failed.
-    Respawn(ChildKind),
-    /// Restart counts and edge levels now (tests, diagnostics).
-    Snapshot(RpcReplyPort<CallSnapshot>),
-    /// Diagnostics and fault drills: kill a child as if it had crashed.
-    KillChild(ChildKind),
-}
-
 pub struct CallSupervisor;
-
-/// A look inside a running call.
-#[derive(Clone, Debug)]
-pub struct CallSnapshot {
-    pub restarts: BTreeMap<ChildKind, u32>,
-    /// Children running now.
-    pub alive: std::collections::BTreeSet<ChildKind>,
-    /// Per edge: (queued now, capacity, stats).
-    pub edges: BTreeMap<&'static str, (usize, usize, EdgeStats)>,
-}
 
 pub struct SupervisorArgs {
     pub spec: CallSpec,
@@ -77,7 +51,7 @@ struct Slot {
 }
 
 pub struct SupervisorState {
-    shared: Arc<CallShared>,
+    wiring: CallWiring,
     slots: BTreeMap<ChildKind, Slot>,
     by_id: HashMap<ActorId, ChildKind>,
     ending: Option<EndReason>,
@@ -94,18 +68,22 @@ impl Actor for CallSupervisor {
         myself: ActorRef<SupervisorMsg>,
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        let shared = CallShared::new(args.spec, args.cfg, args.deps, args.link.output_rates);
-        if let Some(data) = args.link.data.clone() {
-            let _ = shared.room_data.set(data);
-        }
-        shared.set_routes(|r| r.supervisor = Some(myself.clone()));
-        shared.record(RecordKind::CallStarted {
-            room: shared.spec.room.clone(),
-            caller: shared.spec.caller.clone(),
+        let wiring = CallWiring::new(
+            args.spec,
+            args.cfg,
+            args.deps,
+            args.link.output_rates,
+            args.link.data.clone(),
+        )?;
+        wiring.routes.supervisor.set(Some(myself.clone()));
+        let spec = wiring.call.spec();
+        wiring.record(RecordKind::CallStarted {
+            room: spec.room.clone(),
+            caller: spec.caller.clone(),
         });
         metrics::gauge!(crate::metrics::ACTIVE_CALLS).increment(1.0);
         let mut state = SupervisorState {
-            shared,
+            wiring,
             slots: BTreeMap::new(),
             by_id: HashMap::new(),
             ending: None,
@@ -125,7 +103,7 @@ impl Actor for CallSupervisor {
             }
         }
         let room = RoomActor {
-            shared: Arc::clone(&state.shared),
+            ports: state.wiring.room(),
         };
         let (r, _) = Actor::spawn_linked(None, room, args.link, myself.get_cell()).await?;
         state.adopt(ChildKind::Room, r.get_cell());
@@ -178,7 +156,7 @@ impl Actor for CallSupervisor {
             state.slot(kind).cell = None;
             state.clear_route(kind);
             if state.ending.is_none() {
-                tracing::warn!(call_id = %state.shared.call_id(), turn = state.shared.turn(), child = kind.as_str(), reason = %why, "child down");
+                tracing::warn!(call_id = %state.wiring.call.call_id(), turn = state.wiring.call.turn(), child = kind.as_str(), reason = %why, "child down");
                 self.child_down(&myself, state, kind, why, false);
             }
         }
@@ -195,7 +173,7 @@ impl Actor for CallSupervisor {
         let outcome = state.outcome_for(reason);
         metrics::gauge!(crate::metrics::ACTIVE_CALLS).decrement(1.0);
         crate::metrics::call_ended(outcome.reason.label(), outcome.cost_usd, outcome.duration);
-        state.shared.deps.observer.call_ended(&outcome);
+        state.wiring.deps.observer.call_ended(&outcome);
         if let Some(tx) = state.outcome.take() {
             let _ = tx.send(outcome);
         }
@@ -210,36 +188,35 @@ impl CallSupervisor {
         state: &mut SupervisorState,
         kind: ChildKind,
     ) -> Result<(), SpawnErr> {
-        let shared = Arc::clone(&state.shared);
+        let w = &state.wiring;
         let sup = myself.get_cell();
         let cell = match kind {
-            ChildKind::Vad => Actor::spawn_linked(None, VadActor { shared }, (), sup)
+            ChildKind::Vad => Actor::spawn_linked(None, VadActor { ports: w.vad() }, (), sup)
                 .await?
                 .0
                 .get_cell(),
-            ChildKind::Stt => Actor::spawn_linked(None, SttActor { shared }, (), sup)
+            ChildKind::Stt => Actor::spawn_linked(None, SttActor { ports: w.stt() }, (), sup)
                 .await?
                 .0
                 .get_cell(),
             ChildKind::Tts => {
-                let (r, _) = Actor::spawn_linked(None, TtsActor { shared }, (), sup).await?;
-                state
-                    .shared
-                    .set_routes(|routes| routes.tts = Some(r.clone()));
+                let (r, _) =
+                    Actor::spawn_linked(None, TtsActor { ports: w.tts() }, (), sup).await?;
+                w.routes.tts.set(Some(r.clone()));
                 r.get_cell()
             }
             ChildKind::Dialogue => {
-                let (r, _) = Actor::spawn_linked(None, DialogueActor { shared }, (), sup).await?;
-                state
-                    .shared
-                    .set_routes(|routes| routes.dialogue = Some(r.clone()));
+                let actor = DialogueActor {
+                    ports: w.dialogue(),
+                };
+                let (r, _) = Actor::spawn_linked(None, actor, (), sup).await?;
+                w.routes.dialogue.set(Some(r.clone()));
                 r.get_cell()
             }
             ChildKind::DbGateway => {
-                let (r, _) = Actor::spawn_linked(None, DbGatewayActor { shared }, (), sup).await?;
-                state
-                    .shared
-                    .set_routes(|routes| routes.db = Some(r.clone()));
+                let (r, _) =
+                    Actor::spawn_linked(None, DbGatewayActor { ports: w.db() }, (), sup).await?;
+                w.routes.db.set(Some(r.clone()));
                 r.get_cell()
             }
             // The room is joined once; it is never restarted.
@@ -264,9 +241,9 @@ impl CallSupervisor {
         if kind == ChildKind::Room {
             return state.end(myself, EndReason::RoomFailed(why));
         }
-        let budget = budget(&state.shared.cfg, kind);
+        let budget = budget(&state.wiring.cfg, kind);
         let now = Instant::now();
-        let backoff = state.shared.cfg.supervision.backoff;
+        let backoff = state.wiring.cfg.supervision.backoff;
         let slot = state.slot(kind);
         while slot
             .recent
@@ -297,7 +274,7 @@ impl CallSupervisor {
         if delay.is_zero() {
             let _ = myself.cast(SupervisorMsg::Respawn(kind));
         } else {
-            tracing::debug!(call_id = %state.shared.call_id(), child = kind.as_str(), ?delay, "restart backing off");
+            tracing::debug!(call_id = %state.wiring.call.call_id(), child = kind.as_str(), ?delay, "restart backing off");
             myself.send_after(delay, move || SupervisorMsg::Respawn(kind));
         }
     }
@@ -308,17 +285,17 @@ impl CallSupervisor {
         state: &mut SupervisorState,
         kind: ChildKind,
     ) {
-        tracing::error!(call_id = %state.shared.call_id(), turn = state.shared.turn(), child = kind.as_str(), "restart budget exhausted");
+        tracing::error!(call_id = %state.wiring.call.call_id(), turn = state.wiring.call.turn(), child = kind.as_str(), "restart budget exhausted");
         match kind {
             // Without STT the call cannot go on, but the caller can still be told why.
             ChildKind::Stt => {
                 let reason = EndReason::BudgetExhausted(kind);
-                let text = state.shared.cfg.dialogue.apology.clone();
-                state.shared.to_dialogue(DialogueMsg::Farewell {
+                let text = state.wiring.cfg.dialogue.apology.clone();
+                state.wiring.routes.dialogue.send(DialogueMsg::Farewell {
                     text,
                     reason: reason.clone(),
                 });
-                let timeout = state.shared.cfg.dialogue.farewell_timeout();
+                let timeout = state.wiring.cfg.dialogue.farewell_timeout();
                 myself.send_after(timeout, move || SupervisorMsg::EndCall(reason));
             }
             // The call goes on without the record; tools answer "unavailable".
@@ -354,19 +331,20 @@ impl SupervisorState {
     }
 
     fn clear_route(&self, kind: ChildKind) {
-        self.shared.set_routes(|r| match kind {
-            ChildKind::Dialogue => r.dialogue = None,
-            ChildKind::Tts => r.tts = None,
-            ChildKind::DbGateway => r.db = None,
+        let r = &self.wiring.routes;
+        match kind {
+            ChildKind::Dialogue => r.dialogue.set(None),
+            ChildKind::Tts => r.tts.set(None),
+            ChildKind::DbGateway => r.db.set(None),
             _ => {}
-        });
+        }
     }
 
     fn end(&mut self, myself: &ActorRef<SupervisorMsg>, reason: EndReason) {
         if self.ending.is_some() {
             return;
         }
-        tracing::info!(call_id = %self.shared.call_id(), turn = self.shared.turn(), reason = %reason, "call ending");
+        tracing::info!(call_id = %self.wiring.call.call_id(), turn = self.wiring.call.turn(), reason = %reason, "call ending");
         self.ending = Some(reason);
         myself.stop(None);
     }
@@ -376,10 +354,6 @@ impl SupervisorState {
     }
 
     fn snapshot(&self) -> CallSnapshot {
-        fn level<T>(e: &Edge<T>) -> (&'static str, (usize, usize, EdgeStats)) {
-            (e.name(), (e.len(), e.capacity(), stats(e)))
-        }
-        let s = &self.shared;
         CallSnapshot {
             restarts: self.restarts(),
             alive: self
@@ -388,11 +362,7 @@ impl SupervisorState {
                 .filter(|(_, s)| s.cell.is_some())
                 .map(|(k, _)| *k)
                 .collect(),
-            edges: BTreeMap::from([
-                level(&s.room_to_vad),
-                level(&s.vad_to_stt),
-                level(&s.tts_to_room),
-            ]),
+            edges: self.wiring.edges.levels(),
         }
     }
 
@@ -403,39 +373,32 @@ impl SupervisorState {
             .into_iter()
             .map(|(k, (_, _, st))| (k, st))
             .collect();
-        let s = &self.shared;
-        let outbox = lock(&s.outbox);
-        let usage = *lock(&s.usage);
+        let w = &self.wiring;
+        let outbox = lock(&w.outbox);
+        let usage = *lock(&w.usage);
+        let counters = w.call.counters();
         CallOutcome {
-            call_id: s.call_id().to_string(),
+            call_id: w.call.call_id().to_string(),
             reason,
-            turns: s.counters.turns.load(Ordering::Relaxed),
-            barge_ins: s.counters.barge_ins.load(Ordering::Relaxed),
-            false_interruptions: s.counters.false_interruptions.load(Ordering::Relaxed),
+            turns: counters.turns.load(Ordering::Relaxed),
+            barge_ins: counters.barge_ins.load(Ordering::Relaxed),
+            false_interruptions: counters.false_interruptions.load(Ordering::Relaxed),
             restarts: self.restarts(),
             edges,
             records_dropped: outbox.dropped() + outbox.len() as u64,
             usage,
-            cost_usd: s.deps.prices.cost(&usage),
-            duration: s.started.elapsed(),
+            cost_usd: w.deps.prices.cost(&usage),
+            duration: w.started.elapsed(),
         }
-    }
-}
-
-fn stats<T>(e: &Edge<T>) -> EdgeStats {
-    EdgeStats {
-        pushed: e.pushed(),
-        overflow: e.overflow_drops(),
-        flushed: e.flushed(),
     }
 }
 
 /// End of call: stop the media first, let STT deliver its last results, stop the rest, then write
 /// the end of the call record.
 async fn shutdown(state: &mut SupervisorState, reason: &EndReason) {
-    let shared = Arc::clone(&state.shared);
-    shared.room_to_vad.close();
-    shared.tts_to_room.close();
+    let w = &state.wiring;
+    w.edges.room_to_vad.close();
+    w.edges.tts_to_room.close();
     let cells: BTreeMap<ChildKind, ActorCell> = state
         .slots
         .iter()
@@ -458,17 +421,17 @@ async fn shutdown(state: &mut SupervisorState, reason: &EndReason) {
             let _ = c.stop_and_wait(None, Some(STOP_GRACE)).await;
         }
     }
-    shared.vad_to_stt.close();
-    let usage = *lock(&shared.usage);
-    shared.record(RecordKind::Usage {
+    w.edges.vad_to_stt.close();
+    let usage = *lock(&w.usage);
+    w.record(RecordKind::Usage {
         stt_audio_seconds: usage.stt_audio_seconds,
         prompt_tokens: usage.prompt_tokens,
         completion_tokens: usage.completion_tokens,
         tts_characters: usage.tts_characters,
-        cost_usd: shared.deps.prices.cost(&usage),
+        cost_usd: w.deps.prices.cost(&usage),
         cache: usage.cache,
     });
-    shared.record(RecordKind::CallEnded {
+    w.record(RecordKind::CallEnded {
         reason: reason.to_string(),
     });
     if let Some(db) = cells.get(&ChildKind::DbGateway) {

@@ -2,35 +2,23 @@
 //! restarted TtsActor re-speaks exactly the unplayed part), audio is resampled to the room rate and
 //! queued on the tts→room edge, where the producer waits at playout pace.
 
-use std::sync::Arc;
-
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::msg::AgentOut;
+pub use super::msg::TtsMsg;
+use super::ports::TtsPorts;
 use super::pump::{spawn_pump, TaskGuard};
-use super::room::AgentOut;
-use super::shared::{lock, CallShared};
+use super::shared::lock;
 use crate::audio::resample::Resampler;
 use crate::audio::AudioFrame;
 use crate::provider::room::output_rate;
 use crate::provider::{TtsCacheUsage, TtsError, TtsEvent, TtsInput, TtsRequest, TtsSession};
 
-#[derive(Debug)]
-pub enum TtsMsg {
-    /// The ledger has new text (or its end) for this reply.
-    TextAvailable { reply_id: u64 },
-    /// Barge-in: stop this reply now.
-    Cancel { reply_id: u64 },
-    PumpExited {
-        reply_id: u64,
-        result: Result<(), String>,
-    },
-}
-
 pub struct TtsActor {
-    pub shared: Arc<CallShared>,
+    pub ports: TtsPorts,
 }
 
 struct Current {
@@ -59,7 +47,7 @@ impl Actor for TtsActor {
     ) -> Result<TtsState, ActorProcessingErr> {
         // A previous incarnation may have died mid-reply: re-speak what the caller has not heard.
         let resume = {
-            let ledger = lock(&self.shared.ledger);
+            let ledger = lock(&self.ports.ledger);
             let active = ledger.reply_id != 0
                 && !ledger.cancelled
                 && !ledger.playout_finished
@@ -67,9 +55,9 @@ impl Actor for TtsActor {
             active.then_some(ledger.reply_id)
         };
         if let Some(reply_id) = resume {
-            self.shared.tts_to_room.flush();
-            let rest = lock(&self.shared.ledger).restart_segment();
-            tracing::info!(call_id = %self.shared.call_id(), turn = self.shared.turn(), reply_id, chars = rest.len(), "re-speaking unplayed part of reply");
+            self.ports.to_room.flush();
+            let rest = lock(&self.ports.ledger).restart_segment();
+            tracing::info!(call_id = %self.ports.call.call_id(), turn = self.ports.call.turn(), reply_id, chars = rest.len(), "re-speaking unplayed part of reply");
             let _ = myself.cast(TtsMsg::TextAvailable { reply_id });
         }
         Ok(TtsState::default())
@@ -98,7 +86,7 @@ impl Actor for TtsActor {
                 if let Some(cur) = state.current.as_mut().filter(|c| c.reply_id == reply_id) {
                     self.settle(cur);
                 }
-                let wanted = lock(&self.shared.ledger).is_current(reply_id);
+                let wanted = lock(&self.ports.ledger).is_current(reply_id);
                 if let (Err(e), true) = (result, wanted) {
                     return Err(format!("tts session for reply {reply_id} failed: {e}").into());
                 }
@@ -127,8 +115,8 @@ impl TtsActor {
         if u == TtsCacheUsage::default() {
             return;
         }
-        let saved_cost = self.shared.deps.prices.tts_saved_cost(u.saved_characters);
-        let mut usage = lock(&self.shared.usage);
+        let saved_cost = self.ports.prices.tts_saved_cost(u.saved_characters);
+        let mut usage = lock(&self.ports.usage);
         usage.tts_characters = usage.tts_characters.saturating_sub(u.saved_characters);
         usage.cache.tts_hits += u.hits;
         usage.cache.tts_misses += u.misses;
@@ -144,7 +132,7 @@ impl TtsActor {
         what: &'static str,
         send: impl std::future::Future<Output = Result<(), TtsError>>,
     ) -> Result<(), TtsError> {
-        let deadline = self.shared.cfg.supervision.progress_deadline();
+        let deadline = self.ports.progress_deadline;
         match tokio::time::timeout(deadline, send).await {
             Ok(r) => r,
             Err(_) => {
@@ -165,7 +153,7 @@ impl TtsActor {
         reply_id: u64,
     ) -> Result<(), TtsError> {
         let (text, ended, start) = {
-            let l = lock(&self.shared.ledger);
+            let l = lock(&self.ports.ledger);
             if !l.is_current(reply_id) {
                 return Ok(());
             }
@@ -188,7 +176,7 @@ impl TtsActor {
             let new = text.get(cur.sent..).unwrap_or_default();
             self.within_deadline("text push", cur.input.push_text(new))
                 .await?;
-            lock(&self.shared.usage).tts_characters += new.chars().count() as u64;
+            lock(&self.ports.usage).tts_characters += new.chars().count() as u64;
             cur.sent = text.len();
         }
         if ended && !cur.finished {
@@ -205,20 +193,21 @@ impl TtsActor {
         start: usize,
     ) -> Result<Current, TtsError> {
         let req = TtsRequest {
-            call_id: self.shared.call_id().to_string(),
+            call_id: self.ports.call.call_id().to_string(),
             reply_id,
-            cacheable: lock(&self.shared.ledger).cacheable,
+            cacheable: lock(&self.ports.ledger).cacheable,
         };
-        lock(&self.shared.ledger)
+        lock(&self.ports.ledger)
             .tts_requested_at
             .get_or_insert_with(Instant::now);
-        let TtsSession { input, events } = self.shared.deps.tts.open(&req).await?;
-        let shared = Arc::clone(&self.shared);
+        let TtsSession { input, events } = self.ports.provider.open(&req).await?;
+        let ports = self.ports.clone();
         let pump = spawn_pump(
             myself,
             move |result| TtsMsg::PumpExited { reply_id, result },
-            pump(shared, reply_id, events)
-                .instrument(tracing::info_span!(parent: &self.shared.span, "tts_node", reply_id)),
+            pump(ports, reply_id, events).instrument(
+                tracing::info_span!(parent: self.ports.call.span(), "tts_node", reply_id),
+            ),
         );
         Ok(Current {
             reply_id,
@@ -232,7 +221,7 @@ impl TtsActor {
 
 /// Synthesised audio → 20 ms frames at the room output's rate → tts→room edge (waits for room: playout pace).
 async fn pump(
-    shared: Arc<CallShared>,
+    ports: TtsPorts,
     reply_id: u64,
     mut events: mpsc::Receiver<Result<TtsEvent, TtsError>>,
 ) -> Result<(), String> {
@@ -249,7 +238,7 @@ async fn pump(
                     .as_ref()
                     .is_none_or(|r| r.from_hz() != sample_rate)
                 {
-                    let to = output_rate(shared.output_rates, sample_rate);
+                    let to = output_rate(ports.output_rates, sample_rate);
                     resampler = Some(Resampler::new(sample_rate, to).map_err(|e| e.to_string())?);
                 }
                 if let Some(r) = resampler.as_mut() {
@@ -258,18 +247,15 @@ async fn pump(
                 produced += std::time::Duration::from_secs_f64(
                     samples.len() as f64 / f64::from(sample_rate.max(1)),
                 );
-                queue(&shared, reply_id, &mut frames).await?;
+                queue(&ports, reply_id, &mut frames).await?;
             }
             Some(Ok(TtsEvent::Done)) => {
                 if let Some(r) = resampler.as_mut() {
                     r.flush(&mut frames);
                 }
-                queue(&shared, reply_id, &mut frames).await?;
-                lock(&shared.ledger).synthesis_done(reply_id);
-                let _ = shared
-                    .tts_to_room
-                    .send(AgentOut::EndOfReply { reply_id })
-                    .await;
+                queue(&ports, reply_id, &mut frames).await?;
+                lock(&ports.ledger).synthesis_done(reply_id);
+                let _ = ports.to_room.send(AgentOut::EndOfReply { reply_id }).await;
                 return Ok(());
             }
             Some(Err(e)) => return Err(e.to_string()),
@@ -279,20 +265,20 @@ async fn pump(
 }
 
 async fn queue(
-    shared: &CallShared,
+    ports: &TtsPorts,
     reply_id: u64,
     frames: &mut Vec<AudioFrame>,
 ) -> Result<(), String> {
     for frame in frames.drain(..) {
         {
-            let mut l = lock(&shared.ledger);
+            let mut l = lock(&ports.ledger);
             if !l.is_current(reply_id) {
                 return Ok(());
             }
             l.audio_produced(reply_id, frame.duration(), Instant::now());
         }
-        shared
-            .tts_to_room
+        ports
+            .to_room
             .send(AgentOut::Audio { reply_id, frame })
             .await
             .map_err(|_| "tts→room edge closed".to_string())?;

@@ -2,31 +2,24 @@
 //! frames of each utterance (with pre-roll) go on the vad→stt edge, closed by an end-of-speech mark.
 //! Stateless across restarts by design: a new detector starts in silence.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::dialogue::DialogueMsg;
+pub use super::msg::VadMsg;
+use super::msg::{Arrived, DialogueMsg, SttInput};
+use super::ports::VadPorts;
 use super::pump::{spawn_pump, TaskGuard};
-use super::replay::SttInput;
-use super::room::Arrived;
-use super::shared::CallShared;
 use crate::vad::{VadDetector, VadEvent};
 
 pub struct VadActor {
-    pub shared: Arc<CallShared>,
+    pub ports: VadPorts,
 }
 
 pub struct VadState {
     _pump: TaskGuard,
-}
-
-#[derive(Debug)]
-pub enum VadMsg {
-    PumpExited(Result<(), String>),
 }
 
 impl Actor for VadActor {
@@ -39,13 +32,13 @@ impl Actor for VadActor {
         myself: ActorRef<VadMsg>,
         _: (),
     ) -> Result<VadState, ActorProcessingErr> {
-        let detector = VadDetector::new(&self.shared.cfg.vad)?;
+        let detector = VadDetector::new(&self.ports.vad)?;
         Ok(VadState {
             _pump: spawn_pump(
                 &myself,
                 VadMsg::PumpExited,
                 // No span around the per-frame loop (see room.rs); its lines name the call.
-                run(Arc::clone(&self.shared), detector),
+                run(self.ports.clone(), detector),
             ),
         })
     }
@@ -67,42 +60,46 @@ impl Actor for VadActor {
     }
 }
 
-async fn run(shared: Arc<CallShared>, mut detector: VadDetector) -> Result<(), String> {
+async fn run(ports: VadPorts, mut detector: VadDetector) -> Result<(), String> {
     let mut forward = Vec::with_capacity(32);
-    let mut endpoint = Endpoint::new(shared.cfg.turn.endpointing_delay());
-    while let Some(Arrived { frame, arrived }) = shared.room_to_vad.recv().await {
+    let mut endpoint = Endpoint::new(ports.endpointing_delay);
+    while let Some(Arrived { frame, arrived }) = ports.from_room.recv().await {
         if endpoint.frame(frame.duration()) {
-            shared.to_dialogue(DialogueMsg::EndpointElapsed { at: Instant::now() });
+            ports
+                .dialogue
+                .send(DialogueMsg::EndpointElapsed { at: Instant::now() });
         }
         let event = match detector.process(frame, &mut forward) {
             Ok(ev) => ev,
             Err(e) => {
                 crate::metrics::input_rejected("vad", "bad_frame");
-                tracing::debug!(call_id = %shared.call_id(), turn = shared.turn(), error = %e, "frame rejected by vad");
+                tracing::debug!(call_id = %ports.call.call_id(), turn = ports.call.turn(), error = %e, "frame rejected by vad");
                 continue;
             }
         };
         // Dialogue hears of speech before STT gets its audio, so barge-in timing starts early.
         if let Some(ev @ VadEvent::SpeechStarted { .. }) = &event {
             endpoint.cancel();
-            shared.to_dialogue(DialogueMsg::Vad {
+            ports.dialogue.send(DialogueMsg::Vad {
                 ev: ev.clone(),
                 at: arrived,
                 lag: arrived.elapsed(),
             });
         }
         for f in forward.drain(..) {
-            let _ = shared.vad_to_stt.push(SttInput::Audio(f));
+            let _ = ports.to_stt.push(SttInput::Audio(f));
         }
         if let Some(ev @ VadEvent::SpeechEnded { .. }) = event {
-            let _ = shared.vad_to_stt.push(SttInput::EndOfSpeech);
-            shared.to_dialogue(DialogueMsg::Vad {
+            let _ = ports.to_stt.push(SttInput::EndOfSpeech);
+            ports.dialogue.send(DialogueMsg::Vad {
                 ev,
                 at: arrived,
                 lag: arrived.elapsed(),
             });
             if endpoint.start() {
-                shared.to_dialogue(DialogueMsg::EndpointElapsed { at: Instant::now() });
+                ports
+                    .dialogue
+                    .send(DialogueMsg::EndpointElapsed { at: Instant::now() });
             }
         }
     }

@@ -7,10 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::memory_store::Clock;
 use crate::store::{
-    AppointmentStatus, BookingRequest, NewPatient, PatientQuery, RecordKind, RecordOp, Slot, Store,
-    StoreError,
+    AppointmentStatus, BookingRequest, Clock, NewPatient, PatientQuery, RecordKind, RecordOp, Slot,
+    Store, StoreError,
 };
 
 type Time = DateTime<Utc>;

@@ -1,49 +1,23 @@
-//! In-process test doubles of every seam, for actor tests, benches and the first simulation. They
-//! behave like their real counterparts on the points the call tree depends on (streaming, latency,
-//! cancellation, failures), without a network.
+//! In-process test doubles of every seam, for actor tests, benches and `simulate --providers
+//! doubles`. They behave like their real counterparts on the points the call tree depends on
+//! (streaming, latency, cancellation, failures), without a network.
+//!
+//! Compiled only with the `test-doubles` feature (off by default: production code must not reach
+//! them; CI checks the library builds without it). The tests and benches of both crates turn it on
+//! through their dev-dependencies, the `frontdesk` binary through its `simulate` feature.
 
 pub mod conformance;
 pub mod llm;
 pub mod memory_store;
-pub mod room;
 pub mod signal;
 pub mod stt;
 pub mod tts;
 
 pub use llm::{ScriptedLlm, ScriptedLlmConfig};
 pub use memory_store::MemoryStore;
-pub use room::{LoopbackRoom, RoomEnd};
 pub use stt::{ScriptedStt, ScriptedSttConfig, TranscriptMode};
 pub use tts::{ScriptedTts, ScriptedTtsConfig};
 
-use std::time::Duration;
-
-/// A latency distribution: `base` plus a uniform jitter in `[0, jitter]`, deterministic per seed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Latency {
-    pub base_ms: u32,
-    pub jitter_ms: u32,
-}
-
-impl Latency {
-    pub const ZERO: Latency = Latency {
-        base_ms: 0,
-        jitter_ms: 0,
-    };
-
-    pub const fn ms(base_ms: u32, jitter_ms: u32) -> Self {
-        Self { base_ms, jitter_ms }
-    }
-
-    /// A sample for `seed` (e.g. a counter), spread by a cheap integer hash.
-    pub fn sample(&self, seed: u64) -> Duration {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        x ^= x >> 29;
-        let jitter = if self.jitter_ms == 0 {
-            0
-        } else {
-            x % (u64::from(self.jitter_ms) + 1)
-        };
-        Duration::from_millis(u64::from(self.base_ms) + jitter)
-    }
-}
+// Not doubles but used with them everywhere: re-exported so `doubles::*` imports keep working.
+pub use crate::latency::Latency;
+pub use crate::loopback::{LoopbackRoom, RoomEnd};

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use super::{start, CartesiaEmulatorConfig};
 use crate::emulators::faults::FaultKind;
 use crate::emulators::Emulator;
-use frontdesk_actors::doubles::Latency;
+use frontdesk_actors::latency::Latency;
 
 const SDK_VERSION: &str = "2026-08-14";
 

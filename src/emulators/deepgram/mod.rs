@@ -21,7 +21,7 @@ use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use frontdesk_actors::call::shared::lock;
-use frontdesk_actors::doubles::Latency;
+use frontdesk_actors::latency::Latency;
 use serde::Deserialize;
 
 use self::params::Params;

@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use frontdesk_actors::call::shared::lock;
-use frontdesk_actors::doubles::Latency;
+use frontdesk_actors::latency::Latency;
 use frontdesk_actors::provider::ToolCall;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

@@ -16,6 +16,7 @@ use super::parse::{self, Date};
 
 #[path = "policy_input.rs"]
 mod input;
+#[cfg(feature = "simulate")]
 pub use input::double_policy;
 use input::{invalid_date, phone_number};
 

@@ -1,9 +1,7 @@
 //! The receptionist's reading of two things callers say that the general parser does not cover
 //! (a phone number, a date no calendar has), and the receptionist as the LLM double's policy.
 
-use frontdesk_actors::provider::ChatRequest;
-
-use super::{parse, respond, Date};
+use super::parse;
 
 /// A phone number the caller gives ("my number is 020 7946 0018"): 7 to 15 digits, with a
 /// leading + if said. Only when they say it is a phone number, so dates and times are never one.
@@ -53,8 +51,12 @@ pub(super) fn invalid_date(text: &str) -> Option<String> {
 }
 
 /// This receptionist as the in-process LLM double's policy (`simulate --providers doubles`), so
-/// both provider modes hold the same conversations.
+/// both provider modes hold the same conversations (so only with the `simulate` feature).
+#[cfg(feature = "simulate")]
 pub fn double_policy() -> frontdesk_actors::doubles::llm::Policy {
+    use super::{respond, Date};
+    use frontdesk_actors::provider::ChatRequest;
+
     frontdesk_actors::doubles::llm::Policy(std::sync::Arc::new(|req: &ChatRequest, n: u64| {
         let r = respond(req, Date::today());
         let calls = (0..)

@@ -27,9 +27,9 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Commands queued for one socket's task. A session sends a handful per reply (register, a text
 /// per sentence, finish, cancel) and the task writes each straight to the socket, so this only
 /// fills when the socket's writes stall; senders then wait (`Drop` cannot, and counts the drop).
-pub(super) const CMD_QUEUE: usize = 64;
+pub(super) const CMD_QUEUE: usize = frontdesk_actors::call::ports::CARTESIA_CMD.fixed_bound();
 /// Metric label of the command queue in `frontdesk_edge_dropped_items_total`.
-pub(super) const CMD_EDGE: &str = "cartesia_cmd";
+pub(super) const CMD_EDGE: &str = frontdesk_actors::call::ports::CARTESIA_CMD.name;
 
 /// What a session asks of the connection task.
 pub(super) enum Cmd {

@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 
 use crate::secret::Secret;
 use conn::{Cmd, Handle, Lease};
+use frontdesk_actors::call::pump::spawn_on_media;
 use frontdesk_actors::call::shared::lock;
 use queue::ContextRx;
 use wire::ContextTemplate;
@@ -186,7 +187,12 @@ impl CartesiaTts {
                 return Ok(h.lease());
             }
         }
-        let handle = conn::connect(&self.cfg, Arc::clone(&self.overflows)).await?;
+        let (cfg, overflows) = (self.cfg.clone(), Arc::clone(&self.overflows));
+        // The socket streams every call's audio: media work, on the media runtime (and its I/O
+        // driver), off the one running dialogues and replies.
+        let handle = spawn_on_media(async move { conn::connect(&cfg, overflows).await })
+            .await
+            .map_err(|e| TtsError::Connect(format!("connect task failed: {e}")))??;
         let lease = handle.lease();
         lock(&self.pool).push(handle);
         Ok(lease)
@@ -222,7 +228,7 @@ impl TtsProvider for CartesiaTts {
         let context_id = format!("{}-{}-{n}", req.call_id, req.reply_id);
         let (lease, queue) = self.register(&context_id).await?;
         let (tx, events) = mpsc::channel(SESSION_QUEUE);
-        let forwarder = tokio::spawn(forward(queue, tx));
+        let forwarder = spawn_on_media(forward(queue, tx));
         let template = ContextTemplate {
             context_id,
             model_id: self.cfg.model_id.clone(),

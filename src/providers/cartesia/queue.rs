@@ -15,7 +15,7 @@ use super::conn::Event;
 
 /// Metric label of this queue in `frontdesk_edge_depth` (chunks queued, all contexts of the
 /// process) and `frontdesk_edge_dropped_items_total` (`overflow`: a context failed for it).
-pub(super) const EDGE: &str = "cartesia_context";
+pub(super) const EDGE: &str = frontdesk_actors::call::ports::CARTESIA_CONTEXT.name;
 /// Second bound, in chunks: audio chunks are never shorter than 10 ms in practice, so this only
 /// matters for a server sending tiny chunks, which would otherwise fill memory with headers.
 const MAX_CHUNKS_PER_SECOND: usize = 100;

@@ -35,15 +35,24 @@ impl SttProvider for DeepgramStt {
     }
 
     async fn connect(&self, cfg: &SttSessionConfig) -> Result<SttSession, SttError> {
-        let url = wire::listen_url(&self.cfg, cfg)?;
-        let ws = handshake(&self.cfg, url.as_str()).await?;
-        tracing::debug!(call_id = %cfg.call_id, "deepgram session open");
-        let timers = session::Timers {
-            keepalive: self.cfg.keepalive_every,
-            result: self.cfg.result_timeout,
-        };
-        Ok(session::start(ws, timers, cfg.sample_rate))
+        let (dg, cfg) = (self.cfg.clone(), cfg.clone());
+        // The socket and its reader and writer carry 50 frames a second: media work, so they
+        // live on the media runtime (and its I/O driver), off the one running dialogues.
+        frontdesk_actors::call::pump::spawn_on_media(async move { open(&dg, &cfg).await })
+            .await
+            .map_err(|e| SttError::Connect(format!("connect task failed: {e}")))?
     }
+}
+
+async fn open(dg: &DeepgramConfig, cfg: &SttSessionConfig) -> Result<SttSession, SttError> {
+    let url = wire::listen_url(dg, cfg)?;
+    let ws = handshake(dg, url.as_str()).await?;
+    tracing::debug!(call_id = %cfg.call_id, "deepgram session open");
+    let timers = session::Timers {
+        keepalive: dg.keepalive_every,
+        result: dg.result_timeout,
+    };
+    Ok(session::start(ws, timers, cfg.sample_rate))
 }
 
 async fn handshake(cfg: &DeepgramConfig, url: &str) -> Result<session::Ws, SttError> {

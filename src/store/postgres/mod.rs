@@ -12,11 +12,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use deadpool_postgres::Pool;
-use frontdesk_actors::doubles::memory_store::Clock;
 use frontdesk_actors::store::{
     appointment_end, check_in_shift, free_slots_in, normalise_name, Appointment, AppointmentStatus,
-    BookingRequest, Doctor, NewPatient, Patient, PatientQuery, RecordOp, Registration, Slot, Store,
-    StoreError,
+    BookingRequest, Clock, Doctor, NewPatient, Patient, PatientQuery, RecordOp, Registration, Slot,
+    Store, StoreError,
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::GenericClient;

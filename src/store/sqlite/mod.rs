@@ -14,8 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use frontdesk_actors::doubles::memory_store::Clock;
-use frontdesk_actors::store::{normalise_name, normalise_phone, StoreError};
+use frontdesk_actors::store::{normalise_name, normalise_phone, Clock, StoreError};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, ErrorCode};
 

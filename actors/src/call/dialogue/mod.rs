@@ -1,7 +1,8 @@
 //! DialogueActor: turn-taking, barge-in and replies. Events arrive from VAD, STT, the room (playout)
 //! and the reply task; the LLM loop runs in its own task (`reply`), so a barge-in is handled at once.
 
-pub mod context;
+/// The chat context is supervisor-owned state (it outlives a dialogue restart); kept at its old path.
+pub use super::context;
 pub mod interruption;
 mod publish;
 pub mod reply;
@@ -19,63 +20,19 @@ use tracing::Instrument;
 use self::interruption::{Action, Recovery};
 use self::reply::{CancelFlag, Reply};
 use self::turn::{Commit, TurnDetector};
+pub use super::msg::DialogueMsg;
+use super::msg::{SupervisorMsg, TtsMsg};
+use super::ports::DialoguePorts;
 use super::pump::TaskGuard;
-use super::shared::{lock, CallShared};
-use super::supervisor::SupervisorMsg;
+use super::shared::lock;
 use super::timeline::TurnTimeline;
-use super::tts::TtsMsg;
 use super::EndReason;
 use crate::provider::{SttEvent, ToolSpec};
 use crate::store::RecordKind;
 use crate::vad::VadEvent;
 
-#[derive(Debug)]
-pub enum DialogueMsg {
-    /// Events carry the time they happened, so time spent in our queues counts as overhead.
-    /// `at` is when the room delivered the frame behind the event; `lag` how long it then took
-    /// to reach the VAD (audio queued before the VAD delays the whole turn).
-    Vad {
-        ev: VadEvent,
-        at: Instant,
-        lag: Duration,
-    },
-    Stt {
-        ev: SttEvent,
-        at: Instant,
-    },
-    /// The endpointing delay has passed in silence after speech end (counted by the VAD on the
-    /// audio clock).
-    EndpointElapsed {
-        at: Instant,
-    },
-    /// Timer: the fallback commit is due (no final transcript, or no audio).
-    EndOfTurnCheck,
-    /// Timer: the caller has been talking over the agent for the barge-in duration.
-    BargeInCheck {
-        speech: u64,
-    },
-    /// Timer: the false-interruption timeout has passed since speech `speech` ended.
-    QuietCheck {
-        speech: u64,
-    },
-    ReplyDone {
-        reply_id: u64,
-    },
-    PlayoutStarted {
-        reply_id: u64,
-    },
-    PlayoutFinished {
-        reply_id: u64,
-    },
-    /// Say `text`, then end the call with `reason` (apology, goodbye).
-    Farewell {
-        text: String,
-        reason: EndReason,
-    },
-}
-
 pub struct DialogueActor {
-    pub shared: Arc<CallShared>,
+    pub ports: DialoguePorts,
 }
 
 /// The reply being generated or spoken.
@@ -110,14 +67,14 @@ impl Actor for DialogueActor {
         _myself: ActorRef<DialogueMsg>,
         _: (),
     ) -> Result<DialogueState, ActorProcessingErr> {
-        let t = &self.shared.cfg.turn;
+        let t = &self.ports.cfg.turn;
         // A hold is ended by the incarnation that set it (its timers died with it); a new one
         // lets the reply play on rather than keep it silent for good.
-        lock(&self.shared.ledger).held = false;
+        lock(&self.ports.ledger).held = false;
         Ok(DialogueState {
             turn: TurnDetector::new(t.final_transcript_timeout()),
             speech: 0,
-            turn_index: self.shared.counters.turns.load(Ordering::Relaxed),
+            turn_index: self.ports.call.counters().turns.load(Ordering::Relaxed),
             active: None,
             farewell: None,
             recovery: Recovery::new(t.false_interruption_timeout()),
@@ -132,8 +89,8 @@ impl Actor for DialogueActor {
         state: &mut DialogueState,
     ) -> Result<(), ActorProcessingErr> {
         // Greet once per call, not again after a restart.
-        let greet = lock(&self.shared.ledger).reply_id == 0;
-        let greeting = self.shared.cfg.dialogue.greeting.clone();
+        let greet = lock(&self.ports.ledger).reply_id == 0;
+        let greeting = self.ports.cfg.dialogue.greeting.clone();
         if greet && !greeting.trim().is_empty() {
             self.say(state, &greeting);
         }
@@ -210,13 +167,13 @@ impl DialogueActor {
                 if let Some(active) = state.active.as_ref().filter(|_| state.farewell.is_none()) {
                     // Stop the agent's audio at once; the barge-in check and then the transcript
                     // decide whether the reply is cancelled or resumes (a cough, a short "mm-hm").
-                    let mut ledger = lock(&self.shared.ledger);
+                    let mut ledger = lock(&self.ports.ledger);
                     if ledger.reply_id == active.reply_id {
                         ledger.held = true;
                     }
                     drop(ledger);
                     let speech = state.speech;
-                    myself.send_after(self.shared.cfg.turn.barge_in_min_speech(), move || {
+                    myself.send_after(self.ports.cfg.turn.barge_in_min_speech(), move || {
                         DialogueMsg::BargeInCheck { speech }
                     });
                 }
@@ -275,7 +232,7 @@ impl DialogueActor {
             Action::Nothing => {}
             Action::BargeIn => self.barge_in(state),
             // Too short to be a barge-in: the reply plays on from where it paused.
-            Action::Resume => lock(&self.shared.ledger).held = false,
+            Action::Resume => lock(&self.ports.ledger).held = false,
             Action::ArmTimer(wait) => {
                 let speech = state.speech;
                 myself.send_after(wait, move || DialogueMsg::QuietCheck { speech });
@@ -289,15 +246,16 @@ impl DialogueActor {
             return;
         };
         {
-            let mut ledger = lock(&self.shared.ledger);
+            let mut ledger = lock(&self.ports.ledger);
             if ledger.reply_id != active.reply_id {
                 return;
             }
             ledger.held = false;
         }
-        tracing::info!(call_id = %self.shared.call_id(), turn = self.shared.turn(), "false interruption: reply resumed");
-        self.shared
-            .counters
+        tracing::info!(call_id = %self.ports.call.call_id(), turn = self.ports.call.turn(), "false interruption: reply resumed");
+        self.ports
+            .call
+            .counters()
             .false_interruptions
             .fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::metrics::FALSE_INTERRUPTIONS).increment(1);
@@ -326,18 +284,19 @@ impl DialogueActor {
         // A new caller turn supersedes whatever the agent was still saying.
         self.interrupt(state);
         state.turn_index += 1;
-        self.shared
-            .counters
+        self.ports
+            .call
+            .counters()
             .current_turn
             .store(state.turn_index, Ordering::Relaxed);
         let reply_id = self.begin_reply();
-        let hangover = self.shared.cfg.vad.hangover();
+        let hangover = self.ports.cfg.vad.hangover();
         let speech_end = commit
             .speech_ended_at
             .checked_sub(hangover)
             .unwrap_or(commit.speech_ended_at);
         {
-            let mut tl = lock(&self.shared.timeline);
+            let mut tl = lock(&self.ports.timeline);
             *tl = TurnTimeline::new_turn(state.turn_index, speech_end);
             tl.reply_id = reply_id;
             tl.final_at = commit.final_at.or(Some(now));
@@ -348,20 +307,20 @@ impl DialogueActor {
         }
         // What the caller said is patient data: its words only at debug, and only in development
         // (the call record keeps them).
-        tracing::info!(call_id = %self.shared.call_id(), turn = state.turn_index, chars = commit.transcript.chars().count(), "turn committed");
-        if self.shared.cfg.log_transcripts {
-            tracing::debug!(call_id = %self.shared.call_id(), turn = state.turn_index, transcript = %commit.transcript, "caller said");
+        tracing::info!(call_id = %self.ports.call.call_id(), turn = state.turn_index, chars = commit.transcript.chars().count(), "turn committed");
+        if self.ports.cfg.log_transcripts {
+            tracing::debug!(call_id = %self.ports.call.call_id(), turn = state.turn_index, transcript = %commit.transcript, "caller said");
         }
-        publish::caller_turn(&self.shared, state.turn_index, &commit.transcript);
+        publish::caller_turn(&self.ports, state.turn_index, &commit.transcript);
         {
-            let mut chat = lock(&self.shared.chat);
+            let mut chat = lock(&self.ports.chat);
             chat.push_user(&commit.transcript);
             chat.begin_reply(reply_id);
         }
         let cancel = Arc::new(CancelFlag::default());
-        let span = tracing::info_span!(parent: &self.shared.span, "turn", turn = state.turn_index, reply_id);
+        let span = tracing::info_span!(parent: self.ports.call.span(), "turn", turn = state.turn_index, reply_id);
         let task = Reply {
-            shared: Arc::clone(&self.shared),
+            ports: self.ports.clone(),
             reply_id,
             cancel: Arc::clone(&cancel),
             tools: Arc::clone(&state.tools),
@@ -377,7 +336,7 @@ impl DialogueActor {
 
     /// Start a new reply in the ledger; reply ids grow across dialogue restarts.
     fn begin_reply(&self) -> u64 {
-        let mut ledger = lock(&self.shared.ledger);
+        let mut ledger = lock(&self.ports.ledger);
         let id = ledger.reply_id + 1;
         ledger.begin(id);
         id
@@ -387,19 +346,19 @@ impl DialogueActor {
     fn say(&self, state: &mut DialogueState, text: &str) -> u64 {
         let reply_id = self.begin_reply();
         {
-            let mut chat = lock(&self.shared.chat);
+            let mut chat = lock(&self.ports.chat);
             chat.begin_reply(reply_id);
             chat.append_assistant_text(reply_id, text);
         }
         {
-            let mut ledger = lock(&self.shared.ledger);
+            let mut ledger = lock(&self.ports.ledger);
             ledger.push_text(reply_id, text);
             ledger.text_ended = true;
             // Fixed text from the configuration: the same for every caller.
             ledger.cacheable = true;
         }
-        publish::agent_said(&self.shared, reply_id, text);
-        self.shared.to_tts(TtsMsg::TextAvailable { reply_id });
+        publish::agent_said(&self.ports, reply_id, text);
+        self.ports.tts.send(TtsMsg::TextAvailable { reply_id });
         state.active = Some(Active {
             reply_id,
             cancel: Arc::new(CancelFlag::default()),
@@ -411,9 +370,10 @@ impl DialogueActor {
 
     /// The caller talked over the agent long enough: stop the reply and keep only what was heard.
     fn barge_in(&self, state: &mut DialogueState) {
-        tracing::info!(call_id = %self.shared.call_id(), turn = self.shared.turn(), "barge-in");
-        self.shared
-            .counters
+        tracing::info!(call_id = %self.ports.call.call_id(), turn = self.ports.call.turn(), "barge-in");
+        self.ports
+            .call
+            .counters()
             .barge_ins
             .fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::metrics::BARGE_INS).increment(1);
@@ -429,7 +389,7 @@ impl DialogueActor {
         };
         active.cancel.cancel();
         let (heard, finished) = {
-            let mut ledger = lock(&self.shared.ledger);
+            let mut ledger = lock(&self.ports.ledger);
             if ledger.reply_id != active.reply_id {
                 return;
             }
@@ -440,12 +400,12 @@ impl DialogueActor {
         if finished {
             return;
         }
-        self.shared.tts_to_room.flush();
-        self.shared.to_tts(TtsMsg::Cancel {
+        self.ports.playout.flush();
+        self.ports.tts.send(TtsMsg::Cancel {
             reply_id: active.reply_id,
         });
         let spoken = {
-            let mut chat = lock(&self.shared.chat);
+            let mut chat = lock(&self.ports.chat);
             chat.truncate_reply(active.reply_id, heard);
             chat.reply_text(active.reply_id)
         };
@@ -454,23 +414,22 @@ impl DialogueActor {
 
     fn on_playout_started(&self, reply_id: u64) {
         let report = {
-            let tl = lock(&self.shared.timeline);
+            let tl = lock(&self.ports.timeline);
             if tl.reply_id != reply_id {
                 return;
             }
-            tl.report(&lock(&self.shared.ledger))
+            tl.report(&lock(&self.ports.ledger))
         };
         report.record_metrics();
-        tracing::debug!(call_id = %self.shared.call_id(), turn = self.shared.turn(), ?report, "turn latency");
-        self.shared
-            .deps
+        tracing::debug!(call_id = %self.ports.call.call_id(), turn = self.ports.call.turn(), ?report, "turn latency");
+        self.ports
             .observer
-            .turn_completed(self.shared.call_id(), &report);
+            .turn_completed(self.ports.call.call_id(), &report);
     }
 
     fn on_playout_finished(&self, state: &mut DialogueState, reply_id: u64) {
         {
-            let mut ledger = lock(&self.shared.ledger);
+            let mut ledger = lock(&self.ports.ledger);
             if !ledger.is_current(reply_id) {
                 return;
             }
@@ -478,12 +437,12 @@ impl DialogueActor {
         }
         if let Some(active) = state.active.take_if(|a| a.reply_id == reply_id) {
             state.recovery.clear();
-            let spoken = lock(&self.shared.chat).reply_text(reply_id);
+            let spoken = lock(&self.ports.chat).reply_text(reply_id);
             self.record_turn(&active, spoken, false);
         }
         if let Some((id, reason)) = state.farewell.take() {
             if id == reply_id {
-                self.shared.to_supervisor(SupervisorMsg::EndCall(reason));
+                self.ports.supervisor.send(SupervisorMsg::EndCall(reason));
             } else {
                 state.farewell = Some((id, reason));
             }
@@ -494,15 +453,19 @@ impl DialogueActor {
         if active.transcript.is_empty() {
             return;
         }
-        let tl = lock(&self.shared.timeline).clone();
+        let tl = lock(&self.ports.timeline).clone();
         if tl.reply_id != active.reply_id {
             return;
         }
-        self.shared.counters.turns.fetch_add(1, Ordering::Relaxed);
+        self.ports
+            .call
+            .counters()
+            .turns
+            .fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::metrics::TURNS).increment(1);
-        let latencies = tl.report(&lock(&self.shared.ledger)).latencies();
-        publish::reply_done(&self.shared, tl.turn, &reply, interrupted, &latencies);
-        self.shared.record(RecordKind::Turn {
+        let latencies = tl.report(&lock(&self.ports.ledger)).latencies();
+        publish::reply_done(&self.ports, tl.turn, &reply, interrupted, &latencies);
+        self.ports.record(RecordKind::Turn {
             index: tl.turn,
             transcript: active.transcript.clone(),
             reply,

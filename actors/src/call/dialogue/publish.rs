@@ -2,19 +2,19 @@
 //! LiveKit client) when the link carries a data queue. Nothing here waits: the queue drops
 //! when full (counted), and a link without one publishes nothing.
 
-use crate::call::shared::CallShared;
+use crate::call::ports::DialoguePorts;
 use crate::provider::room::{RoomData, Segment, Speaker, TurnMetrics};
 use crate::store::TurnLatencies;
 
-fn publish(shared: &CallShared, item: RoomData) {
-    if let Some(out) = shared.room_data.get() {
+fn publish(ports: &DialoguePorts, item: RoomData) {
+    if let Some(out) = ports.room_data.as_ref() {
         out.publish(item);
     }
 }
 
-fn segment(shared: &CallShared, speaker: Speaker, id: String, text: &str, is_final: bool) {
+fn segment(ports: &DialoguePorts, speaker: Speaker, id: String, text: &str, is_final: bool) {
     publish(
-        shared,
+        ports,
         RoomData::Transcript(Segment {
             speaker,
             id,
@@ -25,32 +25,32 @@ fn segment(shared: &CallShared, speaker: Speaker, id: String, text: &str, is_fin
 }
 
 /// A committed caller turn: one final segment with what the caller said.
-pub fn caller_turn(shared: &CallShared, turn: u32, text: &str) {
+pub fn caller_turn(ports: &DialoguePorts, turn: u32, text: &str) {
     if !text.trim().is_empty() {
-        segment(shared, Speaker::Caller, caller_id(turn), text, true);
+        segment(ports, Speaker::Caller, caller_id(turn), text, true);
     }
 }
 
 /// Fixed agent speech (greeting, farewell): a final segment under its reply id.
-pub fn agent_said(shared: &CallShared, reply_id: u64, text: &str) {
+pub fn agent_said(ports: &DialoguePorts, reply_id: u64, text: &str) {
     if !text.trim().is_empty() {
         let id = format!("reply-{reply_id}-agent");
-        segment(shared, Speaker::Agent, id, text, true);
+        segment(ports, Speaker::Agent, id, text, true);
     }
 }
 
 /// The reply to the current turn so far, as it goes to TTS: an interim segment that the final
 /// one (same id) replaces.
-pub fn agent_partial(shared: &CallShared, reply_id: u64) {
-    if shared.room_data.get().is_none() {
+pub fn agent_partial(ports: &DialoguePorts, reply_id: u64) {
+    if ports.room_data.is_none() {
         return;
     }
-    let so_far = crate::call::shared::lock(&shared.chat).reply_text(reply_id);
+    let so_far = crate::call::shared::lock(&ports.chat).reply_text(reply_id);
     if !so_far.trim().is_empty() {
         segment(
-            shared,
+            ports,
             Speaker::Agent,
-            agent_id(shared.turn()),
+            agent_id(ports.call.turn()),
             &so_far,
             false,
         );
@@ -60,13 +60,13 @@ pub fn agent_partial(shared: &CallShared, reply_id: u64) {
 /// An agent reply to a caller turn is over (played out or interrupted): its text as heard (empty
 /// when cut off before any audio, closing the interim segment), and the turn's latencies.
 pub fn reply_done(
-    shared: &CallShared,
+    ports: &DialoguePorts,
     turn: u32,
     reply: &str,
     interrupted: bool,
     latencies: &TurnLatencies,
 ) {
-    segment(shared, Speaker::Agent, agent_id(turn), reply, true);
+    segment(ports, Speaker::Agent, agent_id(turn), reply, true);
     let metrics = TurnMetrics {
         turn,
         latency_ms: latencies.turn_latency_ms,
@@ -74,7 +74,7 @@ pub fn reply_done(
         tts_ttfb_ms: latencies.tts_ttfb_ms,
         interrupted,
     };
-    publish(shared, RoomData::Turn(metrics));
+    publish(ports, RoomData::Turn(metrics));
 }
 
 fn caller_id(turn: u32) -> String {

@@ -11,10 +11,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::sentence::SentenceSplitter;
-use super::DialogueMsg;
-use crate::call::db_gateway::DbMsg;
-use crate::call::shared::{lock, CallShared};
-use crate::call::tts::TtsMsg;
+use crate::call::msg::{DbMsg, DialogueMsg, TtsMsg};
+use crate::call::ports::DialoguePorts;
+use crate::call::shared::lock;
 use crate::provider::{CacheLookup, LlmError, LlmEvent, ToolCall, ToolSpec};
 use crate::store::RecordKind;
 use crate::tools::{ToolOutcome, ToolStatus};
@@ -49,7 +48,7 @@ impl CancelFlag {
 }
 
 pub struct Reply {
-    pub shared: Arc<CallShared>,
+    pub ports: DialoguePorts,
     pub reply_id: u64,
     pub cancel: Arc<CancelFlag>,
     pub tools: Arc<Vec<ToolSpec>>,
@@ -70,7 +69,7 @@ struct Step {
 
 impl Reply {
     pub async fn run(self) {
-        let max = self.shared.cfg.dialogue.max_tool_steps;
+        let max = self.ports.cfg.dialogue.max_tool_steps;
         let mut spoke = false;
         let mut all_hits = true;
         for step in 0..max {
@@ -82,12 +81,12 @@ impl Reply {
             spoke |= s.spoke;
             all_hits &= matches!(s.cache, Some(CacheLookup::Hit { .. }));
             if let Some(e) = &s.failed {
-                tracing::warn!(call_id = %self.shared.call_id(), turn = self.shared.turn(), error = %e, "llm step failed");
+                tracing::warn!(call_id = %self.ports.call.call_id(), turn = self.ports.call.turn(), error = %e, "llm step failed");
             }
             if s.tool_calls.is_empty() || self.cancel.is_cancelled() {
                 break;
             }
-            lock(&self.shared.chat).attach_tool_calls(self.reply_id, s.tool_calls.clone());
+            lock(&self.ports.chat).attach_tool_calls(self.reply_id, s.tool_calls.clone());
             for call in &s.tool_calls {
                 let span = tracing::info_span!("function_tool", tool = tool_label(&call.name));
                 self.run_tool(call).instrument(span).await;
@@ -100,7 +99,7 @@ impl Reply {
             self.speak(FALLBACK);
         }
         self.end_text();
-        self.shared.to_dialogue(DialogueMsg::ReplyDone {
+        self.ports.dialogue.send(DialogueMsg::ReplyDone {
             reply_id: self.reply_id,
         });
     }
@@ -113,12 +112,12 @@ impl Reply {
             prior_hits,
             cache: None,
         };
-        let req = lock(&self.shared.chat).request(&self.tools);
+        let req = lock(&self.ports.chat).request(&self.tools);
         let requested = Instant::now();
         if first {
             self.with_timeline(|t| t.llm_request_at = Some(requested));
         }
-        let mut rx = match self.shared.deps.llm.stream(req).await {
+        let mut rx = match self.ports.llm.stream(req).await {
             Ok(rx) => rx,
             Err(e) => {
                 out.failed = Some(e);
@@ -167,7 +166,7 @@ impl Reply {
             }
             Some(Ok(LlmEvent::ToolCall(c))) => out.tool_calls.push(c),
             Some(Ok(LlmEvent::Usage(u))) => {
-                let mut usage = lock(&self.shared.usage);
+                let mut usage = lock(&self.ports.usage);
                 usage.prompt_tokens += u64::from(u.prompt_tokens);
                 usage.completion_tokens += u64::from(u.completion_tokens);
             }
@@ -191,7 +190,7 @@ impl Reply {
     /// to caller data, and TTS reads the mark when it opens the reply's session.
     fn on_cache(&self, c: CacheLookup, prior_hits: bool) {
         {
-            let mut usage = lock(&self.shared.usage);
+            let mut usage = lock(&self.ports.usage);
             match c {
                 CacheLookup::Hit { saved, .. } => {
                     let (p, q) = (
@@ -202,7 +201,7 @@ impl Reply {
                     cache.llm_hits += 1;
                     cache.llm_saved_prompt_tokens += p;
                     cache.llm_saved_completion_tokens += q;
-                    cache.saved_cost_usd += self.shared.deps.prices.llm_saved_cost(p, q);
+                    cache.saved_cost_usd += self.ports.prices.llm_saved_cost(p, q);
                 }
                 CacheLookup::Miss => usage.cache.llm_misses += 1,
                 CacheLookup::Uncacheable | CacheLookup::Error => {}
@@ -212,7 +211,7 @@ impl Reply {
             ends_reply: true, ..
         } = c
         {
-            let mut ledger = lock(&self.shared.ledger);
+            let mut ledger = lock(&self.ports.ledger);
             if prior_hits && ledger.is_current(self.reply_id) {
                 ledger.cacheable = true;
             }
@@ -224,7 +223,7 @@ impl Reply {
         if !self.timed {
             return;
         }
-        let mut tl = lock(&self.shared.timeline);
+        let mut tl = lock(&self.ports.timeline);
         if tl.reply_id == self.reply_id && tl.first_sentence_at.is_none() {
             tl.provider_wait += since.elapsed();
         }
@@ -234,7 +233,7 @@ impl Reply {
         if !self.timed {
             return;
         }
-        let mut tl = lock(&self.shared.timeline);
+        let mut tl = lock(&self.ports.timeline);
         if tl.reply_id == self.reply_id {
             f(&mut tl);
         }
@@ -243,29 +242,29 @@ impl Reply {
     /// Hand a sentence to TTS. Returns false if the reply was cancelled meanwhile.
     fn speak(&self, text: &str) -> bool {
         {
-            let mut ledger = lock(&self.shared.ledger);
+            let mut ledger = lock(&self.ports.ledger);
             if !ledger.is_current(self.reply_id) || self.cancel.is_cancelled() {
                 return false;
             }
             ledger.push_text(self.reply_id, text);
         }
-        lock(&self.shared.chat).append_assistant_text(self.reply_id, text);
-        super::publish::agent_partial(&self.shared, self.reply_id);
+        lock(&self.ports.chat).append_assistant_text(self.reply_id, text);
+        super::publish::agent_partial(&self.ports, self.reply_id);
         self.with_timeline(|t| {
             t.first_sentence_at.get_or_insert_with(Instant::now);
         });
-        self.shared.to_tts(TtsMsg::TextAvailable {
+        self.ports.tts.send(TtsMsg::TextAvailable {
             reply_id: self.reply_id,
         });
         true
     }
 
     fn end_text(&self) {
-        let mut ledger = lock(&self.shared.ledger);
+        let mut ledger = lock(&self.ports.ledger);
         if ledger.is_current(self.reply_id) {
             ledger.text_ended = true;
             drop(ledger);
-            self.shared.to_tts(TtsMsg::TextAvailable {
+            self.ports.tts.send(TtsMsg::TextAvailable {
                 reply_id: self.reply_id,
             });
         }
@@ -273,13 +272,13 @@ impl Reply {
 
     async fn run_tool(&self, call: &ToolCall) {
         let started = Instant::now();
-        let outcome = call_gateway(&self.shared, call).await;
+        let outcome = call_gateway(&self.ports, call).await;
         let elapsed = started.elapsed();
         self.add_wait(started);
         metrics::counter!(crate::metrics::TOOL_CALLS, "tool" => tool_label(&call.name), "status" => outcome.status.as_str())
             .increment(1);
-        lock(&self.shared.chat).push_tool_result(&call.id, &outcome.content);
-        self.shared.record(RecordKind::ToolCall {
+        lock(&self.ports.chat).push_tool_result(&call.id, &outcome.content);
+        self.ports.record(RecordKind::ToolCall {
             name: call.name.clone(),
             arguments: call.arguments.clone(),
             result: outcome.content.clone(),
@@ -301,12 +300,12 @@ fn tool_label(name: &str) -> &'static str {
 }
 
 /// Ask the gateway to run a tool, with a deadline; no gateway or no answer means "unavailable".
-async fn call_gateway(shared: &CallShared, call: &ToolCall) -> ToolOutcome {
-    let Some(db) = shared.db() else {
+async fn call_gateway(ports: &DialoguePorts, call: &ToolCall) -> ToolOutcome {
+    let Some(db) = ports.db.get() else {
         return ToolOutcome::unavailable();
     };
     // The gateway applies the tool timeout itself; this margin only covers a stuck mailbox.
-    let deadline = shared.cfg.dialogue.tool_timeout() + Duration::from_millis(250);
+    let deadline = ports.cfg.dialogue.tool_timeout() + Duration::from_millis(250);
     match db
         .call(
             |reply| DbMsg::Tool {

@@ -18,8 +18,8 @@ use crate::store::{
     Registration, Slot, Store, StoreError,
 };
 
-/// Where the store reads "now" from; tests pin it for determinism.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+// Moved beside the `Store` trait (the SQL stores use it); re-exported for the tests' imports.
+pub use crate::store::Clock;
 
 type Time = DateTime<Utc>;
 

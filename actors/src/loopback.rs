@@ -1,5 +1,6 @@
-//! A room made of channels: the test (or simulated caller) pushes caller audio and events and
-//! reads the agent's frames.
+//! A room made of channels: the console, the simulated callers and tests push caller audio and
+//! events and read the agent's frames, with no network in between. A real transport (the console
+//! and `simulate` run calls on it), so it lives beside the traits and not among the test doubles.
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
