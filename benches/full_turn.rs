@@ -175,6 +175,7 @@ async fn finish(live: Live) {
         audio,
         events,
         mut from_agent,
+        ..
     } = end;
     call.hang_up(EndReason::CallerHungUp);
     // Keep reading the agent's audio so the room's output never blocks the shutdown.

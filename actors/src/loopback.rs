@@ -2,6 +2,9 @@
 //! events and read the agent's frames, with no network in between. A real transport (the console
 //! and `simulate` run calls on it), so it lives beside the traits and not among the test doubles.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
@@ -16,6 +19,9 @@ pub struct RoomEnd {
     /// Participant events to the agent (their own path: never behind audio).
     pub events: mpsc::Sender<RoomEvent>,
     pub from_agent: mpsc::Receiver<AudioFrame>,
+    /// Times the agent's playout stopped mid-sound (where a codec transport ends the sound on
+    /// silence); frames carry no codec state here, so nothing else happens.
+    pub pauses: Arc<AtomicU64>,
 }
 
 impl RoomEnd {
@@ -28,12 +34,20 @@ impl RoomEnd {
     }
 }
 
-struct ChannelOut(mpsc::Sender<AudioFrame>);
+struct ChannelOut {
+    frames: mpsc::Sender<AudioFrame>,
+    pauses: Arc<AtomicU64>,
+}
 
 #[async_trait]
 impl AgentAudioOut for ChannelOut {
     async fn send(&mut self, frame: AudioFrame) -> Result<(), RoomError> {
-        self.0.send(frame).await.map_err(|_| RoomError::Closed)
+        self.frames.send(frame).await.map_err(|_| RoomError::Closed)
+    }
+
+    async fn pause(&mut self) -> Result<(), RoomError> {
+        self.pauses.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -45,10 +59,15 @@ impl LoopbackRoom {
         let (audio, audio_rx) = mpsc::channel(capacity);
         let (events, events_rx) = mpsc::channel(16);
         let (out_tx, from_agent) = mpsc::channel(capacity);
+        let pauses = Arc::new(AtomicU64::new(0));
+        let output = ChannelOut {
+            frames: out_tx,
+            pauses: Arc::clone(&pauses),
+        };
         let link = RoomLink {
             audio: audio_rx,
             events: events_rx,
-            output: Box::new(ChannelOut(out_tx)),
+            output: Box::new(output),
             output_rates: &[ROOM_RATE],
             stay: None,
             data: None,
@@ -58,6 +77,7 @@ impl LoopbackRoom {
                 audio,
                 events,
                 from_agent,
+                pauses,
             },
             link,
         )

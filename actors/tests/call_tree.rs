@@ -231,6 +231,7 @@ async fn agent_audio_stops_at_the_callers_speech_start() {
     h.caller.silence(S(1_500)).await;
     assert!(h.caller.agent_frames.len() > 30, "greeting playing");
     let before = h.caller.agent_frames.len();
+    assert_eq!(h.caller.pauses(), 0, "nothing has stopped the greeting yet");
     h.caller.speak(S(600)).await;
     let over = h.caller.agent_frames.len() - before;
     // VAD min speech (100 ms) + a frame or two in flight; the barge-in window is 300 ms.
@@ -239,6 +240,8 @@ async fn agent_audio_stops_at_the_callers_speech_start() {
         over <= limit,
         "agent played {over} frames over the caller (limit {limit})"
     );
+    // The output was told the sound stopped (a codec room ends it on silence, not concealment).
+    assert_eq!(h.caller.pauses(), 1);
     // The caller's final transcript turns the pause into a barge-in.
     h.caller.silence(S(1_000)).await;
     h.caller.hang_up().await;
@@ -260,6 +263,7 @@ async fn a_false_start_resumes_the_paused_reply() {
     h.caller.silence(S(600)).await;
     let paused = h.caller.agent_frames.len() - before;
     assert!(paused < 15, "playout did not pause ({paused} frames)");
+    assert_eq!(h.caller.pauses(), 1, "the output was paused mid-sound");
     h.caller.silence(S(3_000)).await;
     let after = h.caller.agent_frames.len() - before;
     assert!(

@@ -178,22 +178,13 @@ fn on_event(ports: &RoomPorts, ev: RoomEvent) -> Option<EndReason> {
 /// after the false-interruption timeout).
 const HOLD_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// Wait while the caller's speech holds this reply's playout.
-async fn hold(ports: &RoomPorts, reply_id: u64) {
-    while lock(&ports.ledger).is_held(reply_id) {
-        tokio::time::sleep(HOLD_POLL).await;
-    }
-}
-
 /// The room must take each frame within the progress deadline: a stalled output ends the call
 /// with that reason rather than leaving the caller in silence.
-async fn send_within(
-    ports: &RoomPorts,
-    out: &mut dyn AgentAudioOut,
-    frame: AudioFrame,
-) -> Result<(), String> {
-    let deadline = ports.progress_deadline;
-    match tokio::time::timeout(deadline, out.send(frame)).await {
+async fn within<F>(deadline: std::time::Duration, what: F) -> Result<(), String>
+where
+    F: std::future::Future<Output = Result<(), crate::provider::RoomError>>,
+{
+    match tokio::time::timeout(deadline, what).await {
         Ok(r) => r.map_err(|e| e.to_string()),
         Err(_) => {
             crate::metrics::stalled("room");
@@ -205,49 +196,111 @@ async fn send_within(
     }
 }
 
-async fn egress(ports: RoomPorts, mut out: Box<dyn AgentAudioOut>) -> Result<(), String> {
-    let mut next_due = Instant::now();
-    while let Some(item) = ports.from_tts.recv().await {
-        match item {
-            AgentOut::Audio { reply_id, frame } => {
-                let segment = {
-                    let l = lock(&ports.ledger);
-                    l.is_current(reply_id).then(|| l.segment())
-                };
-                let Some(segment) = segment else {
-                    crate::metrics::edge_dropped(ports.from_tts.name(), DropReason::Flush, 1);
-                    continue;
-                };
-                hold(&ports, reply_id).await;
-                let now = Instant::now();
-                if next_due > now {
-                    sleep_until(next_due).await;
-                } else {
-                    next_due = now;
-                }
-                // A barge-in may have cancelled the reply while we waited for the frame's slot,
-                // or a TTS restart (its edge flushed) re-speaks from before this frame.
-                let stale = {
-                    let l = lock(&ports.ledger);
-                    !l.is_current(reply_id) || l.segment() != segment
-                };
-                if stale {
-                    crate::metrics::edge_dropped(ports.from_tts.name(), DropReason::Flush, 1);
-                    continue;
-                }
-                let d = frame.duration();
-                send_within(&ports, out.as_mut(), frame).await?;
-                next_due += FRAME_DURATION;
-                if lock(&ports.ledger).audio_played(reply_id, d, Instant::now()) {
-                    ports
-                        .dialogue
-                        .send(DialogueMsg::PlayoutStarted { reply_id });
-                }
+/// The agent's side of the room: frames from the tts→room edge played at their pace.
+struct Playout {
+    ports: RoomPorts,
+    out: Box<dyn AgentAudioOut>,
+    next_due: Instant,
+    /// A frame was played and the output has not paused since: stopping now cuts a sound.
+    sounding: bool,
+}
+
+impl Playout {
+    /// Playout stops mid-sound: the output ends it on silence, so the caller hears the agent
+    /// stop now and not the concealment of packets that stopped coming.
+    async fn pause(&mut self) -> Result<(), String> {
+        if !std::mem::take(&mut self.sounding) {
+            return Ok(());
+        }
+        within(self.ports.progress_deadline, self.out.pause()).await
+    }
+
+    /// The next item on the edge. While sounding, an edge still empty a frame after the next
+    /// frame was due (a cancel flushed it, or TTS fell behind) pauses the output first.
+    async fn next(&mut self) -> Result<Option<AgentOut>, String> {
+        if let Some(item) = self.ports.from_tts.try_recv() {
+            return Ok(Some(item));
+        }
+        if self.sounding {
+            let late = self.next_due + FRAME_DURATION;
+            match tokio::time::timeout_at(late, self.ports.from_tts.recv()).await {
+                Ok(item) => return Ok(item),
+                Err(_) => self.pause().await?,
             }
+        }
+        Ok(self.ports.from_tts.recv().await)
+    }
+
+    /// Wait while the caller's speech holds this reply's playout, paused.
+    async fn hold(&mut self, reply_id: u64) -> Result<(), String> {
+        if !lock(&self.ports.ledger).is_held(reply_id) {
+            return Ok(());
+        }
+        self.pause().await?;
+        while lock(&self.ports.ledger).is_held(reply_id) {
+            tokio::time::sleep(HOLD_POLL).await;
+        }
+        Ok(())
+    }
+
+    /// The reply's segment this frame belongs to, if it may still be played: a barge-in
+    /// cancels the reply, and a TTS restart (its edge flushed) re-speaks from before it.
+    fn playable(&self, reply_id: u64, segment: Option<u32>) -> Option<u32> {
+        let l = lock(&self.ports.ledger);
+        let now = l.is_current(reply_id).then(|| l.segment());
+        match segment {
+            Some(s) if now != Some(s) => None,
+            _ => now,
+        }
+    }
+
+    async fn play(&mut self, reply_id: u64, frame: AudioFrame) -> Result<(), String> {
+        let Some(segment) = self.playable(reply_id, None) else {
+            return self.stale().await;
+        };
+        self.hold(reply_id).await?;
+        let now = Instant::now();
+        if self.next_due > now {
+            sleep_until(self.next_due).await;
+        } else {
+            self.next_due = now;
+        }
+        if self.playable(reply_id, Some(segment)).is_none() {
+            return self.stale().await;
+        }
+        let d = frame.duration();
+        within(self.ports.progress_deadline, self.out.send(frame)).await?;
+        self.sounding = true;
+        self.next_due += FRAME_DURATION;
+        if lock(&self.ports.ledger).audio_played(reply_id, d, Instant::now()) {
+            let started = DialogueMsg::PlayoutStarted { reply_id };
+            self.ports.dialogue.send(started);
+        }
+        Ok(())
+    }
+
+    /// A frame of a cancelled reply or an older TTS session: dropped, counted, and the output
+    /// paused if it was sounding.
+    async fn stale(&mut self) -> Result<(), String> {
+        crate::metrics::edge_dropped(self.ports.from_tts.name(), DropReason::Flush, 1);
+        self.pause().await
+    }
+}
+
+async fn egress(ports: RoomPorts, out: Box<dyn AgentAudioOut>) -> Result<(), String> {
+    let mut playout = Playout {
+        ports,
+        out,
+        next_due: Instant::now(),
+        sounding: false,
+    };
+    while let Some(item) = playout.next().await? {
+        match item {
+            AgentOut::Audio { reply_id, frame } => playout.play(reply_id, frame).await?,
             AgentOut::EndOfReply { reply_id } => {
-                ports
-                    .dialogue
-                    .send(DialogueMsg::PlayoutFinished { reply_id });
+                playout.pause().await?;
+                let finished = DialogueMsg::PlayoutFinished { reply_id };
+                playout.ports.dialogue.send(finished);
             }
         }
     }

@@ -50,6 +50,14 @@ pub trait AgentAudioOut: Send + 'static {
     /// One 20 ms frame, at one of [`RoomLink::output_rates`] (else it is resampled before), sent
     /// when it is due for playout.
     async fn send(&mut self, frame: AudioFrame) -> Result<(), RoomError>;
+
+    /// Playout stopped in the middle of a sound (the caller talked over the agent, the reply
+    /// was cancelled, TTS fell behind). A codec transport ends the talkspurt on silence here:
+    /// otherwise the far end conceals the missing packets, stretching the last sound for about
+    /// 100 ms after the agent went quiet. Nothing to do where frames carry no codec state.
+    async fn pause(&mut self) -> Result<(), RoomError> {
+        Ok(())
+    }
 }
 
 /// A joined room: caller audio, events, and the agent's outbound track.

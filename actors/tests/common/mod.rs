@@ -167,6 +167,11 @@ impl Caller {
         false
     }
 
+    /// Times the agent's playout stopped mid-sound so far.
+    pub fn pauses(&self) -> u64 {
+        self.end.pauses.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A participant or connection event from the room.
     pub async fn room_event(&mut self, ev: frontdesk_actors::provider::RoomEvent) {
         let _ = self.end.events.send(ev).await;
