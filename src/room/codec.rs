@@ -258,4 +258,4 @@ impl OpusEncoder {
 
 #[cfg(test)]
 #[path = "codec_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -2,14 +2,15 @@ use proptest::prelude::*;
 
 use super::*;
 
-const SETTINGS: EncoderSettings = EncoderSettings {
+/// Also the outbound track's tests' settings and signals.
+pub(crate) const SETTINGS: EncoderSettings = EncoderSettings {
     bitrate: 32_000,
     complexity: 0,
     dtx: true,
     fec: true,
 };
 
-fn tone(rate: u32, frame: usize, n: usize) -> Vec<i16> {
+pub(crate) fn tone(rate: u32, frame: usize, n: usize) -> Vec<i16> {
     let start = n * frame;
     (start..start + frame)
         .map(|i| {
@@ -18,7 +19,7 @@ fn tone(rate: u32, frame: usize, n: usize) -> Vec<i16> {
         .collect()
 }
 
-fn rms(s: &[i16]) -> f64 {
+pub(crate) fn rms(s: &[i16]) -> f64 {
     (s.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / s.len().max(1) as f64).sqrt()
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use frontdesk_actors::audio::AudioFrame;
+use frontdesk_actors::audio::{AudioFrame, FRAME_DURATION};
 use frontdesk_actors::edge::DropReason;
 use frontdesk_actors::provider::{AgentAudioOut, RoomError};
 use rtc::media_stream::MediaStreamTrack;
@@ -165,12 +165,10 @@ impl RtpClock {
     fn paused(&mut self, tail_frames: u32) {
         self.talkspurt = false;
         if let Some(last) = self.last_frame.as_mut() {
-            *last += FRAME * tail_frames;
+            *last += FRAME_DURATION * tail_frames;
         }
     }
 }
-
-const FRAME: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The agent's audio out, handed to the call as its room output.
 pub struct AgentOutput {

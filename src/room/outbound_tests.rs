@@ -3,27 +3,7 @@ use std::time::Duration;
 
 use super::*;
 
-const SETTINGS: EncoderSettings = EncoderSettings {
-    bitrate: 32_000,
-    complexity: 0,
-    dtx: true,
-    fec: true,
-};
-
-const MS20: Duration = Duration::from_millis(20);
-
-fn tone(rate: u32, n: usize) -> Vec<i16> {
-    let frame = rate as usize / 50;
-    (n * frame..(n + 1) * frame)
-        .map(|i| {
-            ((i as f64 * 300.0 * std::f64::consts::TAU / f64::from(rate)).sin() * 8_000.0) as i16
-        })
-        .collect()
-}
-
-fn rms(s: &[i16]) -> f64 {
-    (s.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / s.len().max(1) as f64).sqrt()
-}
+use crate::room::codec::tests::{rms, tone, SETTINGS};
 
 #[test]
 fn frames_in_a_row_take_consecutive_slots_and_only_the_first_is_marked() {
@@ -31,7 +11,7 @@ fn frames_in_a_row_take_consecutive_slots_and_only_the_first_is_marked() {
     let mut clock = RtpClock::new(65_534, u32::MAX - 100);
     let slots: Vec<Slot> = (0..4)
         .map(|i| {
-            clock.frame_at(t0 + MS20 * i);
+            clock.frame_at(t0 + FRAME_DURATION * i);
             clock.take()
         })
         .collect();
@@ -92,7 +72,7 @@ fn the_tail_decodes_to_silence_where_concealment_stretches_the_sound() {
     let mut concealing = opus::Decoder::new(rate, opus::Channels::Mono).unwrap();
     let mut out = vec![0i16; rate as usize / 50];
     for n in 0..25 {
-        let Encoded::Packet(p) = enc.encode(&tone(rate, n)).unwrap() else {
+        let Encoded::Packet(p) = enc.encode(&tone(rate, rate as usize / 50, n)).unwrap() else {
             panic!("a tone is not DTX silence");
         };
         dec.decode(p, &mut out, false).unwrap();
@@ -136,7 +116,7 @@ async fn a_pause_mid_sound_sends_the_tail_once_and_a_quiet_output_sends_nothing(
     out.pause().await.unwrap();
     assert_eq!(written(&stats), 0, "nothing was sounding");
     for n in 0..5 {
-        let frame = AudioFrame::new(tone(24_000, n), 24_000, MS20 * n as u32);
+        let frame = AudioFrame::new(tone(24_000, 480, n), 24_000, FRAME_DURATION * n as u32);
         out.send(frame).await.unwrap();
     }
     assert_eq!(written(&stats), 5);

@@ -243,19 +243,15 @@ impl Playout {
         Ok(())
     }
 
-    /// The reply's segment this frame belongs to, if it may still be played: a barge-in
-    /// cancels the reply, and a TTS restart (its edge flushed) re-speaks from before it.
-    fn playable(&self, reply_id: u64, segment: Option<u32>) -> Option<u32> {
+    /// The TTS session of `reply_id` whose audio plays now; `None` once the reply is cancelled
+    /// (barge-in). A TTS restart (its edge flushed) starts a new one, re-speaking from before.
+    fn segment_of(&self, reply_id: u64) -> Option<u32> {
         let l = lock(&self.ports.ledger);
-        let now = l.is_current(reply_id).then(|| l.segment());
-        match segment {
-            Some(s) if now != Some(s) => None,
-            _ => now,
-        }
+        l.is_current(reply_id).then(|| l.segment())
     }
 
     async fn play(&mut self, reply_id: u64, frame: AudioFrame) -> Result<(), String> {
-        let Some(segment) = self.playable(reply_id, None) else {
+        let Some(segment) = self.segment_of(reply_id) else {
             return self.stale().await;
         };
         self.hold(reply_id).await?;
@@ -265,7 +261,7 @@ impl Playout {
         } else {
             self.next_due = now;
         }
-        if self.playable(reply_id, Some(segment)).is_none() {
+        if self.segment_of(reply_id) != Some(segment) {
             return self.stale().await;
         }
         let d = frame.duration();
