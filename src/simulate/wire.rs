@@ -59,7 +59,7 @@ pub struct Wire {
 /// emulator work never sits ahead of the calls' dialogues and replies (and the other way round).
 /// Their threads also run at a lower OS priority ([`VENDOR_NICE`]): at equal priority a call's
 /// dialogue that wakes on a busy core waits for an emulator thread's time slice, a contention
-/// remote vendors never cause (500 wire calls: pipeline overhead p99 8-11 ms → 3.5-4 ms).
+/// remote vendors never cause (500 wire calls: pipeline overhead p99 8-11 ms → 2.9-4.0 ms).
 struct Vendors(Option<tokio::runtime::Runtime>);
 
 /// How much nicer than the process the emulators' threads run.
