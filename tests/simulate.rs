@@ -48,6 +48,11 @@ async fn small_simulation_completes_every_call_and_measures_every_stage() -> any
     let json = serde_json::to_value(&report)?;
     assert!(json["stages"]["turn_latency"]["p99_ms"].is_number());
     assert!(report.table().contains("turn_latency"));
+    // The host's steal over the run is read and reported (Linux has /proc/stat).
+    let steal = report.host_steal.expect("host steal read from /proc/stat");
+    assert!((0.0..=1.0).contains(&steal), "{steal}");
+    assert!(json["host_steal"].is_number());
+    assert!(report.table().contains("host steal "));
     Ok(())
 }
 

@@ -113,6 +113,12 @@ fn summary(r: &Report) -> String {
             ),
         ),
         (
+            "host steal",
+            r.host_steal.map_or("unknown".into(), |s| {
+                format!("{:.1}% of the machine's CPU time", s * 100.0)
+            }),
+        ),
+        (
             "peak RSS",
             format!(
                 "{:.1} MB ({:.0} KB per call)",

@@ -252,14 +252,11 @@ async fn run_inner(args: SimArgs, wire: Option<wire::Wire>, show: bool) -> anyho
         None,
         Arc::clone(&sim.deps.store),
     );
-    let baseline_rss = sysstat::rss().unwrap_or(0);
-    let cpu0 = sysstat::cpu_time().unwrap_or_default();
-    let wall0 = std::time::Instant::now();
+    let start = sysstat::RunStart::now();
     let monitor = progress::Monitor::start(Arc::clone(&sim.collector), args.calls, show);
     let callers = sim.run_calls(&args).await;
     monitor.finish();
-    let cpu = sysstat::cpu_time().unwrap_or_default().saturating_sub(cpu0);
-    Ok(sim.report(&args, &callers, wall0.elapsed(), cpu, baseline_rss))
+    Ok(sim.report(&args, &callers, &start.usage()))
 }
 
 /// What every call of a simulation shares.
@@ -337,14 +334,7 @@ impl Sim {
         out
     }
 
-    fn report(
-        &self,
-        args: &SimArgs,
-        callers: &[CallerStats],
-        wall: Duration,
-        cpu: Duration,
-        baseline_rss: u64,
-    ) -> Report {
+    fn report(&self, args: &SimArgs, callers: &[CallerStats], usage: &sysstat::RunUsage) -> Report {
         let mut report = Report {
             calls: args.calls,
             settings: args.settings(),
@@ -364,7 +354,7 @@ impl Sim {
             report.faults = w.faults();
             report.failovers = w.failovers();
         }
-        finish(&mut report, args, wall, cpu, baseline_rss);
+        finish(&mut report, args, usage);
         report
     }
 }
@@ -415,8 +405,15 @@ fn add_caller(r: &mut Report, s: &CallerStats) {
         .max(s.max_lateness.as_secs_f64() * 1e3);
 }
 
-fn finish(r: &mut Report, args: &SimArgs, wall: Duration, cpu: Duration, baseline_rss: u64) {
+fn finish(r: &mut Report, args: &SimArgs, usage: &sysstat::RunUsage) {
+    let &sysstat::RunUsage {
+        wall,
+        cpu,
+        baseline_rss,
+        host_steal,
+    } = usage;
     let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
+    r.host_steal = host_steal;
     let peak = sysstat::peak_rss().unwrap_or(0);
     r.wall_seconds = secs(wall);
     r.cpu_seconds = secs(cpu);

@@ -1,7 +1,7 @@
-//! Process CPU time and resident memory, read from /proc (Linux).
+//! Process CPU time and resident memory, and the host's steal, read from /proc (Linux).
 #![allow(clippy::disallowed_methods)] // /proc is in memory: reading it never waits on a disk
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Clock ticks per second of /proc/self/stat times (USER_HZ is 100 on every Linux we run on).
 const USER_HZ: f64 = 100.0;
@@ -46,6 +46,81 @@ pub fn sample(at: Duration) -> Sample {
     }
 }
 
+/// Time the machine's CPUs spent, in clock ticks since boot: all of it, and the part the
+/// hypervisor gave to other guests while this one had work (`steal`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MachineTicks {
+    pub total: u64,
+    pub steal: u64,
+}
+
+impl MachineTicks {
+    pub fn now() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        Self::parse(stat.lines().next()?)
+    }
+
+    /// The aggregate `cpu` line of /proc/stat: user nice system idle iowait irq softirq steal ...
+    pub fn parse(line: &str) -> Option<Self> {
+        let mut fields = line.split_whitespace();
+        if fields.next()? != "cpu" {
+            return None;
+        }
+        let ticks: Vec<u64> = fields.map(str::parse).collect::<Result<_, _>>().ok()?;
+        Some(Self {
+            // guest and guest_nice (9th and 10th) are already inside user and nice.
+            total: ticks.iter().take(8).sum(),
+            steal: *ticks.get(7)?,
+        })
+    }
+
+    /// The share of the machine's CPU time stolen between `self` and `later`.
+    pub fn steal_share(self, later: Self) -> Option<f64> {
+        let total = later.total.checked_sub(self.total)?;
+        let steal = later.steal.checked_sub(self.steal)?;
+        (total > 0).then(|| steal as f64 / total as f64)
+    }
+}
+
+/// Readings at the start of a run, to measure what it used.
+pub struct RunStart {
+    wall: Instant,
+    cpu: Duration,
+    baseline_rss: u64,
+    machine: Option<MachineTicks>,
+}
+
+/// What the run used, and how much of the machine the host took away meanwhile.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunUsage {
+    pub wall: Duration,
+    pub cpu: Duration,
+    pub baseline_rss: u64,
+    /// Share of the machine's CPU time the hypervisor gave to other guests (`None` off Linux).
+    pub host_steal: Option<f64>,
+}
+
+impl RunStart {
+    pub fn now() -> Self {
+        Self {
+            wall: Instant::now(),
+            cpu: cpu_time().unwrap_or_default(),
+            baseline_rss: rss().unwrap_or(0),
+            machine: MachineTicks::now(),
+        }
+    }
+
+    pub fn usage(&self) -> RunUsage {
+        let steal = self.machine.zip(MachineTicks::now());
+        RunUsage {
+            wall: self.wall.elapsed(),
+            cpu: cpu_time().unwrap_or_default().saturating_sub(self.cpu),
+            baseline_rss: self.baseline_rss,
+            host_steal: steal.and_then(|(a, b)| a.steal_share(b)),
+        }
+    }
+}
+
 fn status_kb(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(key))?;
@@ -59,5 +134,27 @@ mod tests {
         assert!(super::peak_rss().is_some_and(|b| b > 1024 * 1024));
         assert!(super::rss().is_some());
         assert!(super::cpu_time().is_some());
+        assert!(super::MachineTicks::now().is_some_and(|m| m.total > 0));
+    }
+
+    #[test]
+    fn steal_is_the_eighth_field_of_the_cpu_line() {
+        use super::MachineTicks;
+        let a = MachineTicks::parse("cpu  100 0 50 800 10 0 5 35 0 0").unwrap();
+        assert_eq!(
+            a,
+            MachineTicks {
+                total: 1000,
+                steal: 35
+            }
+        );
+        let b = MachineTicks::parse("cpu  150 0 60 900 10 0 5 75 20 0").unwrap();
+        assert_eq!(a.steal_share(b), Some(40.0 / 200.0));
+        // Per-CPU lines, short or garbled lines, and a counter that went back are not readings.
+        assert_eq!(MachineTicks::parse("cpu0 1 2 3 4 5 6 7 8"), None);
+        assert_eq!(MachineTicks::parse("cpu 1 2 3"), None);
+        assert_eq!(MachineTicks::parse("cpu 1 2 x 4 5 6 7 8"), None);
+        assert_eq!(b.steal_share(a), None);
+        assert_eq!(a.steal_share(a), None);
     }
 }
