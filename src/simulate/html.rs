@@ -112,12 +112,7 @@ fn summary(r: &Report) -> String {
                 r.cpu_ms_per_call_second
             ),
         ),
-        (
-            "host steal",
-            r.host_steal.map_or("unknown".into(), |s| {
-                format!("{:.1}% of the machine's CPU time", s * 100.0)
-            }),
-        ),
+        ("host steal", super::report::steal_text(r.host_steal)),
         (
             "peak RSS",
             format!(

@@ -296,7 +296,7 @@ impl Report {
             "wall {:.1}s cpu {:.1}s ({:.0}% of one core, {:.3} ms CPU per call-second) | peak RSS {:.1} MB ({:.0} KB/call above the baseline of {:.1} MB)\n",
             self.wall_seconds, self.cpu_seconds, self.cpu_utilisation * 100.0, self.cpu_ms_per_call_second, self.peak_rss_mb, self.peak_rss_per_call_kb, self.baseline_rss_mb
         ));
-        t.push_str(&steal_line(self.host_steal));
+        t.push_str(&format!("host steal {}\n", steal_text(self.host_steal)));
         if cfg!(debug_assertions) {
             // The README's main job runs the dev build; its CPU is not what production spends.
             t.push_str("(dev build: CPU and memory are several times a release build's; use --release for performance figures)\n");
@@ -345,15 +345,16 @@ pub fn cache_line(c: &frontdesk_actors::cache::CacheSavings) -> String {
 /// from 1.4 ms at no steal to 10 ms at 17 %).
 pub const STEAL_WARN: f64 = 0.02;
 
-/// How much of the machine the hypervisor took during the run, with a warning when it matters.
-pub fn steal_line(steal: Option<f64>) -> String {
+/// How much of the machine the hypervisor took during the run, with a warning when it matters
+/// (the text report's "host steal" line and the HTML summary's row).
+pub fn steal_text(steal: Option<f64>) -> String {
     match steal {
-        None => "host steal: unknown (no /proc/stat)\n".into(),
+        None => "unknown (no /proc/stat)".into(),
         Some(s) if s > STEAL_WARN => format!(
-            "host steal {:.1}% of the machine's CPU time: other guests ran on these cores, so latency and CPU figures are not comparable with a quiet host's\n",
+            "{:.1}% of the machine's CPU time: other guests ran on these cores, so latency and CPU figures are not comparable with a quiet host's",
             s * 100.0
         ),
-        Some(s) => format!("host steal {:.1}% of the machine's CPU time\n", s * 100.0),
+        Some(s) => format!("{:.1}% of the machine's CPU time", s * 100.0),
     }
 }
 
@@ -363,17 +364,14 @@ pub fn secs(d: Duration) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::steal_line;
+    use super::steal_text;
 
     #[test]
     fn steal_above_the_threshold_warns() {
-        assert_eq!(
-            steal_line(Some(0.004)),
-            "host steal 0.4% of the machine's CPU time\n"
-        );
-        let busy = steal_line(Some(0.17));
-        assert!(busy.starts_with("host steal 17.0% "), "{busy}");
+        assert_eq!(steal_text(Some(0.004)), "0.4% of the machine's CPU time");
+        let busy = steal_text(Some(0.17));
+        assert!(busy.starts_with("17.0% "), "{busy}");
         assert!(busy.contains("not comparable"), "{busy}");
-        assert!(steal_line(None).contains("unknown"));
+        assert!(steal_text(None).contains("unknown"));
     }
 }

@@ -55,23 +55,32 @@ pub struct MachineTicks {
 }
 
 impl MachineTicks {
+    /// The aggregate `cpu` line of /proc/stat, read by `procfs` as the worker's CPU load reads it.
+    #[cfg(target_os = "linux")]
     pub fn now() -> Option<Self> {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        Self::parse(stat.lines().next()?)
+        use procfs::CurrentSI;
+        Self::from_cpu(&procfs::KernelStats::current().ok()?.total)
     }
 
-    /// The aggregate `cpu` line of /proc/stat: user nice system idle iowait irq softirq steal ...
-    pub fn parse(line: &str) -> Option<Self> {
-        let mut fields = line.split_whitespace();
-        if fields.next()? != "cpu" {
-            return None;
-        }
-        let ticks: Vec<u64> = fields.map(str::parse).collect::<Result<_, _>>().ok()?;
-        Some(Self {
-            // guest and guest_nice (9th and 10th) are already inside user and nice.
-            total: ticks.iter().take(8).sum(),
-            steal: *ticks.get(7)?,
-        })
+    #[cfg(not(target_os = "linux"))]
+    pub fn now() -> Option<Self> {
+        None
+    }
+
+    /// No reading without the steal field (Linux 2.6.11 on).
+    #[cfg(target_os = "linux")]
+    fn from_cpu(t: &procfs::CpuTime) -> Option<Self> {
+        let steal = t.steal?;
+        // guest and guest_nice are already inside user and nice.
+        let total = t.user
+            + t.nice
+            + t.system
+            + t.idle
+            + t.iowait.unwrap_or(0)
+            + t.irq.unwrap_or(0)
+            + t.softirq.unwrap_or(0)
+            + steal;
+        Some(Self { total, steal })
     }
 
     /// The share of the machine's CPU time stolen between `self` and `later`.
@@ -137,10 +146,26 @@ mod tests {
         assert!(super::MachineTicks::now().is_some_and(|m| m.total > 0));
     }
 
+    /// The reading `now` takes, from a /proc/stat whose aggregate line is `cpu`.
+    #[cfg(target_os = "linux")]
+    fn ticks(cpu: &str) -> Option<super::MachineTicks> {
+        use procfs::FromBufReadSI;
+        let info = procfs::ExplicitSystemInfo {
+            boot_time_secs: 0,
+            ticks_per_second: 100,
+            page_size: 4096,
+            is_little_endian: true,
+        };
+        let stat = format!("{cpu}\nctxt 1\nbtime 1\nprocesses 1\n");
+        let k = procfs::KernelStats::from_buf_read(stat.as_bytes(), &info).ok()?;
+        super::MachineTicks::from_cpu(&k.total)
+    }
+
+    #[cfg(target_os = "linux")]
     #[test]
     fn steal_is_the_eighth_field_of_the_cpu_line() {
         use super::MachineTicks;
-        let a = MachineTicks::parse("cpu  100 0 50 800 10 0 5 35 0 0").unwrap();
+        let a = ticks("cpu  100 0 50 800 10 0 5 35 0 0").unwrap();
         assert_eq!(
             a,
             MachineTicks {
@@ -148,12 +173,13 @@ mod tests {
                 steal: 35
             }
         );
-        let b = MachineTicks::parse("cpu  150 0 60 900 10 0 5 75 20 0").unwrap();
+        let b = ticks("cpu  150 0 60 900 10 0 5 75 20 0").unwrap();
         assert_eq!(a.steal_share(b), Some(40.0 / 200.0));
         // Per-CPU lines, short or garbled lines, and a counter that went back are not readings.
-        assert_eq!(MachineTicks::parse("cpu0 1 2 3 4 5 6 7 8"), None);
-        assert_eq!(MachineTicks::parse("cpu 1 2 3"), None);
-        assert_eq!(MachineTicks::parse("cpu 1 2 x 4 5 6 7 8"), None);
+        assert_eq!(ticks("cpu0 1 2 3 4 5 6 7 8"), None);
+        assert_eq!(ticks("cpu 1 2 3"), None);
+        assert_eq!(ticks("cpu 1 2 x 4 5 6 7 8"), None);
+        assert_eq!(ticks("cpu 1 2 3 4 5 6 7"), None, "no steal field");
         assert_eq!(b.steal_share(a), None);
         assert_eq!(a.steal_share(a), None);
     }
