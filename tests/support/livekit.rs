@@ -920,6 +920,9 @@ impl RunningCaller {
                 self.child.wait().await.ok()
             }
         };
+        if let Some(sig) = status.and_then(|s| terminating_signal(&s)) {
+            notes.push(format!("the caller process died of signal {sig}"));
+        }
         let stderr = self.stderr.await.unwrap_or_default();
         let raw_report = std::fs::read_to_string(&self.report_path)
             .map_err(|e| e.to_string())
@@ -961,6 +964,17 @@ pub async fn run_caller(
     let mut options = server.caller(room, identity, script).timeout(timeout);
     options.dispatch = dispatch.map(str::to_owned);
     options.run(python).await
+}
+
+#[cfg(unix)]
+fn terminating_signal(status: &std::process::ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal()
+}
+
+#[cfg(not(unix))]
+fn terminating_signal(_: &std::process::ExitStatus) -> Option<i32> {
+    None
 }
 
 /// What a caller run left: its report, recording, exit code and log.

@@ -887,5 +887,19 @@ def main(argv=None):
         timer.cancel()
 
 
+def exit_now(code):
+    """Leaves without interpreter finalization.
+
+    By now the report is on disk and the room left. At finalization the SDK's atexit hook disposes
+    livekit-ffi while its runtime threads may still call back into Python, and the native runtime
+    sometimes aborts there ("panic in a function that cannot unwind"): a finished, passing call
+    then looks like a crashed caller. A crash before the report is written still shows.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
