@@ -322,7 +322,8 @@ fn current_thread() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn multi_thread() -> std::io::Result<tokio::runtime::Runtime> {
-    // Calls' frame pumps get a runtime of their own, one worker per core like the main one.
+    // Calls' frame pumps get runtimes of their own: one single-worker runtime per core, each call
+    // on one of them (`pump::start_media_runtime`).
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     frontdesk_actors::call::pump::start_media_runtime(cores)?;
     tokio::runtime::Builder::new_multi_thread()

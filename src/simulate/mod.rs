@@ -378,10 +378,12 @@ async fn one_call(
         caller: format!("caller-{i:05}"),
     };
     let call_id = spec.call_id.clone();
+    let room = spec.room.clone();
     let call = spawn_call(spec, pipeline, deps, link).await?;
-    // The caller stands in for the room transport's media side, which runs on the media runtime.
+    // The caller stands in for the room transport's media side, which runs on the call's media
+    // runtime.
     let caller = Caller::new(end, clips, cfg).with_script(script).run();
-    let stats = frontdesk_actors::call::pump::spawn_on_media(caller)
+    let stats = frontdesk_actors::call::pump::spawn_on_media(Some(&room), caller)
         .await
         .map_err(|e| anyhow::anyhow!("simulated caller {i} failed: {e}"))?;
     match tokio::time::timeout(Duration::from_secs(30), call.wait()).await {

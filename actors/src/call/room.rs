@@ -45,11 +45,13 @@ impl Actor for RoomActor {
         Ok(RoomState {
             _ingress: spawn_pump(
                 &myself,
+                self.ports.call.media_key(),
                 RoomMsg::PumpExited,
                 ingress(self.ports.clone(), audio, events),
             ),
             _egress: spawn_pump(
                 &myself,
+                self.ports.call.media_key(),
                 RoomMsg::PumpExited,
                 egress(self.ports.clone(), output),
             ),

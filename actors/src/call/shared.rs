@@ -76,6 +76,12 @@ impl CallInfo {
         &self.0.spec.call_id
     }
 
+    /// What keeps the call's frame work on one media thread (`pump::spawn_on_media`): the room
+    /// name, which the room transport's reader of that room knows too.
+    pub fn media_key(&self) -> &str {
+        &self.0.spec.room
+    }
+
     /// Parent span of everything the call does.
     pub fn span(&self) -> &tracing::Span {
         &self.0.span

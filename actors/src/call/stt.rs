@@ -58,6 +58,7 @@ impl Actor for SttActor {
             drained: None,
             _pump: spawn_pump(
                 &myself,
+                self.ports.call.media_key(),
                 SttMsg::PumpExited,
                 pump.instrument(self.ports.call.span().clone()),
             ),

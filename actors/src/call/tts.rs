@@ -204,6 +204,7 @@ impl TtsActor {
         let ports = self.ports.clone();
         let pump = spawn_pump(
             myself,
+            self.ports.call.media_key(),
             move |result| TtsMsg::PumpExited { reply_id, result },
             pump(ports, reply_id, events).instrument(
                 tracing::info_span!(parent: self.ports.call.span(), "tts_node", reply_id),

@@ -36,6 +36,7 @@ impl Actor for VadActor {
         Ok(VadState {
             _pump: spawn_pump(
                 &myself,
+                self.ports.call.media_key(),
                 VadMsg::PumpExited,
                 // No span around the per-frame loop (see room.rs); its lines name the call.
                 run(self.ports.clone(), detector),

@@ -128,7 +128,12 @@ impl TtsProvider for ScriptedTts {
         let (tx, events) = mpsc::channel(8);
         let ttfb = self.cfg.ttfb.sample(req.reply_id.wrapping_add(n));
         let fail = n < self.cfg.failing_sessions;
-        tokio::spawn(synthesise(cmd_rx, tx, self.cfg.sample_rate, ttfb, fail));
+        // Where the real provider's socket reader runs (the media runtime): a vendor's synthesis
+        // costs the dialogue's runtime nothing.
+        crate::call::pump::spawn_on_media(
+            None,
+            synthesise(cmd_rx, tx, self.cfg.sample_rate, ttfb, fail),
+        );
         Ok(TtsSession {
             input: Box::new(Input {
                 cmds,
@@ -166,8 +171,12 @@ async fn synthesise(
         let mut left = text.chars().count() as u64 * u64::from(rate) / CHARS_PER_SECOND;
         while left > 0 {
             let n = (left as usize).min(chunk);
-            let samples: Vec<i16> = (0..n).map(|i| tone[(pos + i) % tone.len()]).collect();
-            pos = (pos + n) % tone.len();
+            let mut samples = Vec::with_capacity(n);
+            while samples.len() < n {
+                let take = (n - samples.len()).min(tone.len() - pos);
+                samples.extend_from_slice(&tone[pos..pos + take]);
+                pos = (pos + take) % tone.len();
+            }
             left -= n as u64;
             if tx
                 .send(Ok(TtsEvent::Audio {

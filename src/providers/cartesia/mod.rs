@@ -190,7 +190,7 @@ impl CartesiaTts {
         let (cfg, overflows) = (self.cfg.clone(), Arc::clone(&self.overflows));
         // The socket streams every call's audio: media work, on the media runtime (and its I/O
         // driver), off the one running dialogues and replies.
-        let handle = spawn_on_media(async move { conn::connect(&cfg, overflows).await })
+        let handle = spawn_on_media(None, async move { conn::connect(&cfg, overflows).await })
             .await
             .map_err(|e| TtsError::Connect(format!("connect task failed: {e}")))??;
         let lease = handle.lease();
@@ -228,7 +228,7 @@ impl TtsProvider for CartesiaTts {
         let context_id = format!("{}-{}-{n}", req.call_id, req.reply_id);
         let (lease, queue) = self.register(&context_id).await?;
         let (tx, events) = mpsc::channel(SESSION_QUEUE);
-        let forwarder = spawn_on_media(forward(queue, tx));
+        let forwarder = spawn_on_media(None, forward(queue, tx));
         let template = ContextTemplate {
             context_id,
             model_id: self.cfg.model_id.clone(),

@@ -38,7 +38,7 @@ impl SttProvider for DeepgramStt {
         let (dg, cfg) = (self.cfg.clone(), cfg.clone());
         // The socket and its reader and writer carry 50 frames a second: media work, so they
         // live on the media runtime (and its I/O driver), off the one running dialogues.
-        frontdesk_actors::call::pump::spawn_on_media(async move { open(&dg, &cfg).await })
+        frontdesk_actors::call::pump::spawn_on_media(None, async move { open(&dg, &cfg).await })
             .await
             .map_err(|e| SttError::Connect(format!("connect task failed: {e}")))?
     }

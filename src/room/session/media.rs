@@ -98,10 +98,12 @@ impl Session {
         let fill_after = self.cfg.silence_fill_after();
         self.readers.retain(|r| !r.is_finished());
         self.readers
-            // Decoding is per-frame media work: off the runtime of dialogues and replies.
-            .push(frontdesk_actors::call::pump::spawn_on_media(inbound::run(
-                track, inbound, fill_after,
-            )));
+            // Decoding is per-frame media work: off the runtime of dialogues and replies, on the
+            // call's media thread (keyed by the room, as the call's pumps are).
+            .push(frontdesk_actors::call::pump::spawn_on_media(
+                Some(&self.req.room),
+                inbound::run(track, inbound, fill_after),
+            ));
         tracing::debug!(room = %room_tag(&self.req.room), track = %sid, "reading the caller's audio");
     }
 
