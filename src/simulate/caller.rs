@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use frontdesk_actors::audio::{samples_per_frame, AudioFrame, FRAME_DURATION, PIPELINE_RATE};
+use frontdesk_actors::call::tick::Pacer;
 use frontdesk_actors::loopback::RoomEnd;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 use super::clips::Clips;
 
@@ -94,19 +95,19 @@ impl Caller {
     /// Run the call from the caller's side until hang-up.
     pub async fn run(mut self) -> CallerStats {
         let begin = Instant::now();
-        let mut tick = tokio::time::interval(FRAME_DURATION);
-        // A late tick is caught up at once, like a jitter buffer, so the stream stays real-time.
-        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        // On the media runtime's shared tick; a beat more than a frame late is not caught up in
+        // a burst (which overflowed the room's queue), the stream goes on from it.
+        let mut pacer = Pacer::new(FRAME_DURATION);
         let mut phase = Phase::Listening {
             started: begin,
             heard: None,
         };
         let mut next_line = 0usize;
         loop {
-            let due = tick.tick().await;
-            self.note_lateness(due);
+            let beat = pacer.tick().await;
+            self.note_lateness(beat.lateness());
             let agent_spoke = self.drain_agent();
-            let now = Instant::now();
+            let now = beat.now;
             if let Phase::Pausing { until } = phase {
                 if now >= until {
                     let line = self.line(next_line);
@@ -185,8 +186,7 @@ impl Caller {
         any
     }
 
-    fn note_lateness(&mut self, due: Instant) {
-        let late = Instant::now().saturating_duration_since(due);
+    fn note_lateness(&mut self, late: Duration) {
         self.stats.max_lateness = self.stats.max_lateness.max(late);
         if late > FRAME_DURATION {
             self.stats.late_ticks += 1;

@@ -17,6 +17,7 @@ pub mod room;
 pub mod shared;
 pub mod stt;
 pub mod supervisor;
+pub mod tick;
 pub mod timeline;
 pub mod tts;
 pub mod vad;

@@ -7,11 +7,13 @@ use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use futures::FutureExt;
 use ractor::{ActorRef, Message};
 use tokio::task::JoinHandle;
+
+use super::tick::Ticker;
 
 /// The media runtimes, when the process has started them: frame work of hundreds of calls then
 /// never sits in the run queue ahead of a dialogue, a reply or a tool call (tokio has no priorities;
@@ -35,11 +37,17 @@ impl Media {
     fn new(shards: usize) -> std::io::Result<Self> {
         let shards = (0..shards.max(1))
             .map(|i| {
-                tokio::runtime::Builder::new_multi_thread()
+                // Each runtime's calls pace their frames on its one shared tick.
+                let ticker = Ticker::new();
+                let on_thread = Arc::clone(&ticker);
+                let rt = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(1)
                     .thread_name(format!("frontdesk-media-{i}"))
+                    .on_thread_start(move || Ticker::enter(&on_thread))
                     .enable_all()
-                    .build()
+                    .build()?;
+                rt.spawn(ticker.drive());
+                Ok(rt)
             })
             .collect::<std::io::Result<Vec<_>>>()?;
         Ok(Self {
@@ -182,5 +190,15 @@ mod tests {
         let unkeyed: std::collections::BTreeSet<String> =
             (0..4).map(|_| thread_of(&media, None)).collect();
         assert_eq!(unkeyed.len(), 2, "unkeyed work takes turns");
+        let paced = media.spawn(Some("sim-room-00000"), async {
+            let t = super::Ticker::current().expect("a media thread has its runtime's tick");
+            let due = tokio::time::Instant::now() + std::time::Duration::from_millis(30);
+            t.until(due).await;
+            tokio::time::Instant::now() >= due
+        });
+        assert!(
+            futures::executor::block_on(paced).expect("ran"),
+            "woke at its due"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! calls, and every log line here names the call itself.
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::time::{sleep_until, Instant};
+use tokio::time::Instant;
 
 pub use super::msg::{AgentOut, Arrived, RoomMsg};
 use super::msg::{DialogueMsg, SupervisorMsg};
@@ -235,9 +235,6 @@ impl Playout {
 
     /// Wait while the caller's speech holds this reply's playout, paused.
     async fn hold(&mut self, reply_id: u64) -> Result<(), String> {
-        if !lock(&self.ports.ledger).is_held(reply_id) {
-            return Ok(());
-        }
         self.pause().await?;
         while lock(&self.ports.ledger).is_held(reply_id) {
             tokio::time::sleep(HOLD_POLL).await;
@@ -245,32 +242,55 @@ impl Playout {
         Ok(())
     }
 
-    /// The TTS session of `reply_id` whose audio plays now; `None` once the reply is cancelled
-    /// (barge-in). A TTS restart (its edge flushed) starts a new one, re-speaking from before.
-    fn segment_of(&self, reply_id: u64) -> Option<u32> {
+    /// The TTS session of `reply_id` whose audio plays now and whether the caller's speech holds
+    /// it; `None` once the reply is cancelled (barge-in). A TTS restart (its edge flushed) starts
+    /// a new session, re-speaking from before.
+    fn look(&self, reply_id: u64) -> Option<(u32, bool)> {
         let l = lock(&self.ports.ledger);
-        l.is_current(reply_id).then(|| l.segment())
+        l.is_current(reply_id).then(|| (l.segment(), l.held))
+    }
+
+    /// Wait for the frame's slot; returns about when it came. A talkspurt's first frame goes at
+    /// once; later ones on the runtime's shared tick, and one more than a frame late starts a new
+    /// grid instead of catching up in a burst.
+    async fn pace(&mut self) -> Instant {
+        if !self.sounding {
+            let now = Instant::now();
+            if self.next_due <= now {
+                self.next_due = now;
+                return now;
+            }
+        }
+        let now = super::tick::sleep_until(self.next_due).await;
+        if now > self.next_due + FRAME_DURATION {
+            self.next_due = now;
+        }
+        now
     }
 
     async fn play(&mut self, reply_id: u64, frame: AudioFrame) -> Result<(), String> {
-        let Some(segment) = self.segment_of(reply_id) else {
+        let Some((segment, held)) = self.look(reply_id) else {
             return self.stale().await;
         };
-        self.hold(reply_id).await?;
-        let now = Instant::now();
-        if self.next_due > now {
-            sleep_until(self.next_due).await;
-        } else {
-            self.next_due = now;
+        if held {
+            self.hold(reply_id).await?;
         }
-        if self.segment_of(reply_id) != Some(segment) {
-            return self.stale().await;
-        }
+        let now = self.pace().await;
         let d = frame.duration();
+        // Still this session's turn (a barge-in or restart may have come while waiting); the
+        // frame counts as played under the same lock.
+        let first = {
+            let mut l = lock(&self.ports.ledger);
+            (l.is_current(reply_id) && l.segment() == segment)
+                .then(|| l.audio_played(reply_id, d, now))
+        };
+        let Some(first) = first else {
+            return self.stale().await;
+        };
         within(self.ports.progress_deadline, self.out.send(frame)).await?;
         self.sounding = true;
         self.next_due += FRAME_DURATION;
-        if lock(&self.ports.ledger).audio_played(reply_id, d, Instant::now()) {
+        if first {
             let started = DialogueMsg::PlayoutStarted { reply_id };
             self.ports.dialogue.send(started);
         }
