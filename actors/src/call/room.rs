@@ -11,6 +11,7 @@ use super::msg::{DialogueMsg, SupervisorMsg};
 use super::ports::RoomPorts;
 use super::pump::{spawn_pump, TaskGuard};
 use super::shared::lock;
+use super::tick::{self, Ticker};
 use super::EndReason;
 use crate::audio::resample::Resampler;
 use crate::audio::{AudioFrame, FRAME_DURATION, PIPELINE_RATE};
@@ -205,6 +206,8 @@ struct Playout {
     next_due: Instant,
     /// A frame was played and the output has not paused since: stopping now cuts a sound.
     sounding: bool,
+    /// The media runtime's shared tick, looked up once (see `tick`).
+    ticker: Option<std::sync::Arc<Ticker>>,
 }
 
 impl Playout {
@@ -261,7 +264,7 @@ impl Playout {
                 return now;
             }
         }
-        let now = super::tick::sleep_until(self.next_due).await;
+        let now = tick::sleep_until(self.ticker.as_deref(), self.next_due).await;
         if now > self.next_due + FRAME_DURATION {
             self.next_due = now;
         }
@@ -311,6 +314,7 @@ async fn egress(ports: RoomPorts, out: Box<dyn AgentAudioOut>) -> Result<(), Str
         out,
         next_due: Instant::now(),
         sounding: false,
+        ticker: Ticker::current(),
     };
     while let Some(item) = playout.next().await? {
         match item {

@@ -10,7 +10,6 @@
 //! (tests, paused time) the free functions fall back to tokio's timer.
 
 use std::cell::RefCell;
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
@@ -21,13 +20,11 @@ use tokio::time::Instant;
 
 use crate::audio::FRAME_DURATION;
 
-/// The tick's resolution, tokio's timer resolution too.
-const RESOLUTION: Duration = Duration::from_millis(1);
+/// The tick's resolution in ns (1 ms, tokio's timer resolution too).
 const RESOLUTION_NS: u64 = 1_000_000;
 /// One frame of ticks: a wait due within a frame is woken by its slot's next firing.
 const SLOTS: u64 = 20;
-const _: () = assert!(FRAME_DURATION.as_millis() == (SLOTS as u128) * RESOLUTION.as_millis());
-const _: () = assert!(RESOLUTION.as_nanos() == RESOLUTION_NS as u128);
+const _: () = assert!(FRAME_DURATION.as_nanos() == (SLOTS * RESOLUTION_NS) as u128);
 
 thread_local! {
     /// The ticker of the media runtime this thread belongs to.
@@ -37,7 +34,7 @@ thread_local! {
 /// A media runtime's shared tick.
 pub struct Ticker {
     epoch: Instant,
-    /// The last tick fired, counted in [`RESOLUTION`]s since `epoch`.
+    /// The last tick fired, counted in [`RESOLUTION_NS`] since `epoch`.
     fired: AtomicU64,
     /// When the driver last fired, in ns since `epoch`: the waiters' clock, without a clock read.
     fired_at: AtomicU64,
@@ -80,8 +77,7 @@ impl Ticker {
     /// The first tick at or after `at`.
     fn tick_of(&self, at: Instant) -> u64 {
         let ns = at.saturating_duration_since(self.epoch).as_nanos();
-        let res = RESOLUTION.as_nanos();
-        u64::try_from(ns.div_ceil(res)).unwrap_or(u64::MAX)
+        u64::try_from(ns.div_ceil(u128::from(RESOLUTION_NS))).unwrap_or(u64::MAX)
     }
 
     /// Wait until the tick of `due` has fired; returns [`Ticker::now`] then.
@@ -127,12 +123,12 @@ impl Ticker {
     /// Fire every tick up to `now`; a slot missed more than once fires once.
     fn fire(&self, now: Instant, spare: &mut Vec<Waker>) {
         let since = now.saturating_duration_since(self.epoch);
-        let to = u64::try_from(since.as_nanos() / RESOLUTION.as_nanos()).unwrap_or(u64::MAX);
+        let ns = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
+        let to = ns / RESOLUTION_NS;
         let from = self.fired.load(Ordering::Acquire) + 1;
         if to < from {
             return;
         }
-        let ns = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
         self.fired_at.store(ns, Ordering::Release);
         self.fired.store(to, Ordering::Release);
         for t in from.max(to.saturating_sub(SLOTS - 1))..=to {
@@ -168,17 +164,15 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// Sleep until `due` on this thread's ticker (tokio's timer off the media runtimes); returns
-/// about when it woke.
-pub fn sleep_until(due: Instant) -> impl Future<Output = Instant> {
-    let ticker = Ticker::current();
-    async move {
-        match ticker {
-            Some(t) => t.until(due).await,
-            None => {
-                tokio::time::sleep_until(due).await;
-                Instant::now()
-            }
+/// Sleep until `due` on `ticker` (tokio's timer without one: off the media runtimes); returns
+/// about when it woke. Callers look their thread's ticker up once ([`Ticker::current`]), not per
+/// frame.
+pub async fn sleep_until(ticker: Option<&Ticker>, due: Instant) -> Instant {
+    match ticker {
+        Some(t) => t.until(due).await,
+        None => {
+            tokio::time::sleep_until(due).await;
+            Instant::now()
         }
     }
 }
@@ -218,13 +212,7 @@ impl Pacer {
     /// a period after it.
     pub async fn tick(&mut self) -> Beat {
         let due = self.next;
-        let now = match &self.ticker {
-            Some(t) => t.until(due).await,
-            None => {
-                tokio::time::sleep_until(due).await;
-                Instant::now()
-            }
-        };
+        let now = sleep_until(self.ticker.as_deref(), due).await;
         let beat = Beat { due, now };
         self.next = if beat.lateness() > self.period {
             now + self.period
