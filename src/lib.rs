@@ -11,6 +11,7 @@ pub mod loadtest;
 pub mod playground;
 pub mod providers;
 pub mod room;
+pub mod sched;
 pub mod secret;
 pub mod service;
 pub mod simulate;

@@ -326,7 +326,9 @@ fn multi_thread() -> std::io::Result<tokio::runtime::Runtime> {
     // on one of them (`pump::start_media_runtime`).
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     frontdesk_actors::call::pump::start_media_runtime(cores)?;
+    // The control runtime (dialogue, replies, mailboxes) wakes ahead of frame work (`sched`).
     tokio::runtime::Builder::new_multi_thread()
+        .on_thread_start(frontdesk::sched::control_thread)
         .enable_all()
         .build()
 }

@@ -57,9 +57,11 @@ pub struct Wire {
 /// The emulators' own runtime. In production the providers are other machines: here they share
 /// the process and its cores (their CPU is in the report), but not the run queue, so a burst of
 /// emulator work never sits ahead of the calls' dialogues and replies (and the other way round).
-/// Their threads also run at a lower OS priority ([`VENDOR_NICE`]): at equal priority a call's
-/// dialogue that wakes on a busy core waits for an emulator thread's time slice, a contention
-/// remote vendors never cause (500 wire calls: pipeline overhead p99 8-11 ms → 2.9-4.0 ms).
+/// Their threads also run at a lower OS priority ([`VENDOR_NICE`]), with the kernel's default
+/// time slice rather than the short one they would inherit from the control runtime
+/// (`crate::sched`): at equal priority a call's dialogue that wakes on a busy core waits for an
+/// emulator thread's time slice, a contention remote vendors never cause (500 wire calls:
+/// pipeline overhead p99 8-11 ms → 2.9-4.0 ms).
 struct Vendors(Option<tokio::runtime::Runtime>);
 
 /// How much nicer than the process the emulators' threads run.
@@ -71,7 +73,7 @@ impl Vendors {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("frontdesk-vendors")
-            .on_thread_start(|| renice_this_thread(VENDOR_NICE))
+            .on_thread_start(|| crate::sched::background_thread(VENDOR_NICE))
             .enable_all()
             .build()?;
         Ok(Self(Some(rt)))
@@ -92,20 +94,6 @@ impl Vendors {
             .context("starting the emulators")?
     }
 }
-
-/// Lower the calling thread's priority by `by` (per thread on Linux; raising the nice value
-/// needs no privilege). Best effort: the simulation still runs, only less like production.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn renice_this_thread(by: i32) {
-    // SAFETY: nice(2) takes a plain integer and changes only the calling thread's nice value.
-    if unsafe { libc::nice(by) } == -1 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "emulator thread keeps its priority");
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn renice_this_thread(_by: i32) {}
 
 impl Drop for Vendors {
     fn drop(&mut self) {
