@@ -85,18 +85,17 @@ mod linux {
     }
 
     /// The calling thread's slice as the kernel reports it.
-    #[cfg(test)]
     pub fn slice() -> io::Result<Duration> {
         Ok(Duration::from_nanos(get()?.runtime))
     }
 
     /// Set the calling thread's slice (`None`: the kernel's default), keeping its policy and
     /// nice value; returns the slice the kernel then reports.
-    pub fn set_slice(slice: Option<Duration>) -> io::Result<Duration> {
+    pub fn set_slice(want: Option<Duration>) -> io::Result<Duration> {
         let mut attr = get()?;
         attr.size = SIZE;
         attr.flags = 0;
-        attr.runtime = slice.map_or(0, |s| u64::try_from(s.as_nanos()).unwrap_or(u64::MAX));
+        attr.runtime = want.map_or(0, |s| u64::try_from(s.as_nanos()).unwrap_or(u64::MAX));
         // SAFETY: the kernel reads SIZE bytes from `attr`, which lives for the call; pid 0 is
         // the calling thread.
         #[allow(unsafe_code)]
@@ -104,7 +103,7 @@ mod linux {
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(Duration::from_nanos(get()?.runtime))
+        slice()
     }
 
     pub fn nice(by: i32) -> io::Result<()> {

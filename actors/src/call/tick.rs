@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::shared::lock;
 use crate::audio::FRAME_DURATION;
 
 /// The tick's resolution in ns (1 ms, tokio's timer resolution too).
@@ -139,11 +140,6 @@ impl Ticker {
             }
         }
     }
-}
-
-fn lock(slot: &Mutex<Vec<Waker>>) -> std::sync::MutexGuard<'_, Vec<Waker>> {
-    // A list of wakers stays valid whatever panicked while it was held.
-    slot.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Counts a wait in progress, waking the driver for the first.
