@@ -485,3 +485,49 @@ async fn an_in_band_error_does_not_end_the_session() {
     assert_eq!(final_of(&seen).0, LINES[0]);
     assert_eq!(emu.faults.injected().get(&FaultKind::ErrorEvent), Some(&1));
 }
+
+/// A dropped socket must not take the messages sent before it: a client that streams audio
+/// without pause can still read them for a while before its writes fail, as the Python SDK
+/// needs (it tears the connection down at its first failed write).
+#[tokio::test]
+async fn a_dropped_socket_lets_a_streaming_client_read_what_was_sent_first() {
+    let emu = emulator(emu_cfg()).await;
+    emu.faults.force_next(FaultKind::DropSocket);
+    let url = format!(
+        "{}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true&tag={CALL}",
+        emu.ws_url()
+    );
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Token {KEY}").parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let (mut tx, mut rx) = ws.split();
+    let reader = tokio::spawn(async move {
+        let mut texts = vec![];
+        while let Some(Ok(msg)) = rx.next().await {
+            if msg.is_text() {
+                texts.push(tokio::time::Instant::now());
+            }
+        }
+        texts
+    });
+    let audio: Vec<i16> = voice(1_000).into_iter().chain(silence(2_000)).collect();
+    let mut failed_at = None;
+    for chunk in audio.chunks(320) {
+        let pcm: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
+        if tx.send(Message::Binary(pcm.into())).await.is_err() {
+            failed_at = Some(tokio::time::Instant::now());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let texts = reader.await.unwrap();
+    assert_eq!(texts.len(), 3, "the fault strikes after three messages");
+    let failed_at = failed_at.expect("the dropped socket fails the client's writes");
+    let readable_for = failed_at.duration_since(texts[2]);
+    assert!(
+        readable_for >= frontdesk::emulators::DROP_LINGER / 2,
+        "the client's writes failed {readable_for:?} after the last message"
+    );
+    assert_eq!(emu.faults.injected().get(&FaultKind::DropSocket), Some(&1));
+}

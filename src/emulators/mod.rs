@@ -73,3 +73,16 @@ pub(crate) fn small_buffers(
 ) -> axum::extract::WebSocketUpgrade {
     ws.read_buffer_size(16 * 1024).write_buffer_size(0)
 }
+
+/// How long a socket that a `drop_socket` fault ends keeps reading (and discarding) the client.
+pub const DROP_LINGER: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// End a websocket the way a network failure does (no close frame), but only once the client has
+/// had [`DROP_LINGER`] to read what was already sent. Closing a TCP socket with unread input makes
+/// the kernel reset the connection at once, and a client whose next write then fails may tear the
+/// connection down before it reads the messages already in its buffer (Python's `websockets`
+/// does): the fault must cut the stream, not the messages the client was sent before it.
+pub(crate) async fn drop_after_linger(ws: &mut axum::extract::ws::WebSocket) {
+    let drain = async { while let Some(Ok(_)) = ws.recv().await {} };
+    let _ = tokio::time::timeout(DROP_LINGER, drain).await;
+}

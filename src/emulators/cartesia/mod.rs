@@ -254,7 +254,9 @@ impl Session {
         match self.fault.filter(|_| strike) {
             Some(k @ FaultKind::DropSocket) => {
                 self.shared.faults.count(NAME, k);
-                return false; // dropping the socket closes TCP without a close frame
+                // No close frame: once the client has read what was sent, TCP just goes.
+                super::drop_after_linger(&mut self.ws).await;
+                return false;
             }
             Some(k @ FaultKind::WrongCloseCode) => {
                 self.shared.faults.count(NAME, k);

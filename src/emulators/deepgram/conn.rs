@@ -347,8 +347,11 @@ impl Conn {
             "deepgram emulator: injecting fault"
         );
         match kind {
-            // Returning drops the socket: no close frame, the TCP connection just goes.
-            FaultKind::DropSocket => Flow::Stop,
+            // No close frame: once the client has read what was sent, the TCP connection just goes.
+            FaultKind::DropSocket => {
+                crate::emulators::drop_after_linger(socket).await;
+                Flow::Stop
+            }
             FaultKind::Stall => {
                 self.stalled = true;
                 Flow::Go
