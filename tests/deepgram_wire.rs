@@ -174,17 +174,25 @@ async fn finalize_flushes_the_partial_chunk_and_gets_a_final() {
     assert!(near(end, 0.34), "{end:?}");
 }
 
-#[tokio::test]
-async fn raw_wire_shapes_finalize_and_close_stream() {
-    let emu = emulator(emu_cfg()).await;
+type RawSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A plain websocket client on `/v1/listen` (16 kHz linear16, the call's tag) with `query` added.
+async fn raw_connect(emu: &Emulator, query: &str) -> RawSocket {
     let url = format!(
-        "{}/v1/listen?encoding=linear16&sample_rate=16000&vad_events=true&tag={CALL}",
+        "{}/v1/listen?encoding=linear16&sample_rate=16000&{query}&tag={CALL}",
         emu.ws_url()
     );
     let mut req = url.into_client_request().unwrap();
     req.headers_mut()
         .insert("authorization", format!("Token {KEY}").parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    tokio_tungstenite::connect_async(req).await.unwrap().0
+}
+
+#[tokio::test]
+async fn raw_wire_shapes_finalize_and_close_stream() {
+    let emu = emulator(emu_cfg()).await;
+    let mut ws = raw_connect(&emu, "vad_events=true").await;
     let pcm: Vec<u8> = voice(200).iter().flat_map(|s| s.to_le_bytes()).collect();
     ws.send(Message::Binary(pcm.into())).await.unwrap();
     ws.send(Message::text(r#"{"type":"Finalize"}"#))
@@ -493,15 +501,7 @@ async fn an_in_band_error_does_not_end_the_session() {
 async fn a_dropped_socket_lets_a_streaming_client_read_what_was_sent_first() {
     let emu = emulator(emu_cfg()).await;
     emu.faults.force_next(FaultKind::DropSocket);
-    let url = format!(
-        "{}/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true&tag={CALL}",
-        emu.ws_url()
-    );
-    let mut req = url.into_client_request().unwrap();
-    req.headers_mut()
-        .insert("authorization", format!("Token {KEY}").parse().unwrap());
-    let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let (mut tx, mut rx) = ws.split();
+    let (mut tx, mut rx) = raw_connect(&emu, "interim_results=true").await.split();
     let reader = tokio::spawn(async move {
         let mut texts = vec![];
         while let Some(Ok(msg)) = rx.next().await {

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
-    /// Close the TCP/websocket connection without a close handshake after some messages.
+    /// Close the TCP/websocket connection without a close handshake after some messages (a
+    /// websocket's goes [`super::DROP_LINGER`] later, so the client can read those messages).
     DropSocket,
     /// Stop answering (keep the connection open).
     Stall,
