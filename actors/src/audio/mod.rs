@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod period;
 pub mod resample;
 
 /// Length of every frame that travels between actors.

@@ -2,12 +2,13 @@
 //! text (about 15 characters a second), in 40 ms chunks, faster than real time, and stops on cancel.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::Latency;
+use crate::audio::period::{cut, Periods};
 use crate::provider::{TtsError, TtsEvent, TtsInput, TtsProvider, TtsRequest, TtsSession};
 
 const CHARS_PER_SECOND: u64 = 15;
@@ -62,22 +63,10 @@ impl ScriptedTts {
     }
 }
 
-type ToneCache = std::sync::Mutex<Vec<(u32, Arc<[i16]>)>>;
-
-/// One second of a 220 Hz tone at `rate`, computed once per rate in use.
-fn tone(rate: u32) -> Arc<[i16]> {
-    static CACHE: OnceLock<ToneCache> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let mut c = crate::call::shared::lock(cache);
-    if let Some((_, t)) = c.iter().find(|(r, _)| *r == rate) {
-        return Arc::clone(t);
-    }
-    let t: Arc<[i16]> = (0..rate)
-        .map(|i| ((i as f32 * 220.0 * std::f32::consts::TAU / rate as f32).sin() * 6000.0) as i16)
-        .collect();
-    c.push((rate, Arc::clone(&t)));
-    t
-}
+/// One second of a 220 Hz tone per rate in use.
+static TONE: Periods = Periods::new(|i, rate| {
+    ((i as f32 * 220.0 * std::f32::consts::TAU / rate as f32).sin() * 6000.0) as i16
+});
 
 enum Cmd {
     Text(String),
@@ -152,7 +141,7 @@ async fn synthesise(
     ttfb: std::time::Duration,
     fail: bool,
 ) {
-    let tone = tone(rate);
+    let tone = TONE.get(rate);
     let chunk = (rate / 25) as usize; // 40 ms
     let mut first = true;
     let mut pos = 0usize;
@@ -171,12 +160,8 @@ async fn synthesise(
         let mut left = text.chars().count() as u64 * u64::from(rate) / CHARS_PER_SECOND;
         while left > 0 {
             let n = (left as usize).min(chunk);
-            let mut samples = Vec::with_capacity(n);
-            while samples.len() < n {
-                let take = (n - samples.len()).min(tone.len() - pos);
-                samples.extend_from_slice(&tone[pos..pos + take]);
-                pos = (pos + take) % tone.len();
-            }
+            let samples = cut(&tone, pos, n);
+            pos += n;
             left -= n as u64;
             if tx
                 .send(Ok(TtsEvent::Audio {
