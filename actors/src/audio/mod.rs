@@ -69,12 +69,17 @@ impl AudioFrame {
         if self.samples.is_empty() {
             return -100.0;
         }
-        let sum: f64 = self
+        // Squares summed as integers: the compiler vectorises them (a float sum must keep its
+        // order), and the total is exact, as the f64 sum was below 2^53.
+        let sum: u64 = self
             .samples
             .iter()
-            .map(|&s| f64::from(s) * f64::from(s))
+            .map(|&s| {
+                let m = i32::from(s).unsigned_abs();
+                u64::from(m * m)
+            })
             .sum();
-        let rms = (sum / self.samples.len() as f64).sqrt();
+        let rms = (sum as f64 / self.samples.len() as f64).sqrt();
         if rms < 1.0 {
             return -100.0;
         }
@@ -103,5 +108,41 @@ impl AudioError {
     /// Audio errors come from bad input or configuration; retrying the same frame never helps.
     pub fn is_retriable(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The level as it was first written: a float sum of float squares.
+    fn level_by_floats(samples: &[i16]) -> f32 {
+        let sum: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+        let rms = (sum / samples.len() as f64).sqrt();
+        if rms < 1.0 {
+            return -100.0;
+        }
+        (20.0 * (rms / 32768.0).log10()) as f32
+    }
+
+    #[test]
+    fn full_scale_extremes_and_silence() {
+        let frame = |v: i16| AudioFrame::new(vec![v; 320], PIPELINE_RATE, Duration::ZERO);
+        assert_eq!(frame(0).level_dbfs(), -100.0);
+        assert!(frame(i16::MIN).level_dbfs().abs() < 1e-6);
+        assert!((frame(i16::MAX).level_dbfs() + 0.000_265).abs() < 1e-5);
+        assert_eq!(
+            AudioFrame::new(Vec::new(), PIPELINE_RATE, Duration::ZERO).level_dbfs(),
+            -100.0
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn integer_sum_gives_the_float_sums_level(samples in proptest::collection::vec(any::<i16>(), 1..2000)) {
+            let frame = AudioFrame::new(samples.clone(), PIPELINE_RATE, Duration::ZERO);
+            prop_assert_eq!(frame.level_dbfs(), level_by_floats(&samples));
+        }
     }
 }

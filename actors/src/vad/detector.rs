@@ -71,9 +71,11 @@ impl VadDetector {
         forward: &mut Vec<AudioFrame>,
     ) -> Result<Option<VadEvent>, AudioError> {
         check_frame(&frame)?;
-        let is_speech = self.vad.is_speech(&frame.samples)? && !self.is_fading_tail(&frame);
+        // The level only matters for a voiced frame: measured once, after the VAD says so.
+        let voiced = self.vad.is_speech(&frame.samples)?;
+        let level = if voiced { frame.level_dbfs() } else { -100.0 };
+        let is_speech = voiced && !self.is_fading_tail(level);
         if is_speech {
-            let level = frame.level_dbfs();
             if self.machine.state() == SpeechState::Silence {
                 self.onset_at = frame.timestamp;
                 self.peak_dbfs = level;
@@ -110,10 +112,10 @@ impl VadDetector {
     }
 
     /// A voiced frame inside an utterance far enough below its peak to be the fading tail.
-    fn is_fading_tail(&self, frame: &AudioFrame) -> bool {
+    fn is_fading_tail(&self, level_dbfs: f32) -> bool {
         self.tail_floor_db > 0.0
             && self.machine.is_speaking()
-            && frame.level_dbfs() < self.peak_dbfs - self.tail_floor_db
+            && level_dbfs < self.peak_dbfs - self.tail_floor_db
     }
 
     /// True inside an utterance (including its hangover).
